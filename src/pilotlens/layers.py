@@ -1,0 +1,126 @@
+"""Trace a model into named layers with their shapes, and pick one by name, index, module or default."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import torch
+from torch import nn
+
+from .hooks import HookSet, eval_mode
+
+LayerSpec = Union[None, str, int, nn.Module]
+
+# Layers that change nothing but values, element by element (they keep the spatial layout).
+ELEMENTWISE = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.PReLU, nn.GELU, nn.SiLU, nn.Mish,
+    nn.Sigmoid, nn.Tanh, nn.Softplus, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid,
+    nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm, nn.Dropout, nn.Dropout2d, nn.AlphaDropout, nn.Identity,
+)
+POOLS = (nn.MaxPool2d, nn.AvgPool2d)
+
+
+@dataclass
+class LayerInfo:
+    """One leaf module as it ran: position in execution order, name in named_modules(), shapes (no batch)."""
+
+    index: int
+    name: str
+    module: nn.Module
+    input_shape: tuple[int, ...] | None
+    output_shape: tuple[int, ...] | None
+
+    @property
+    def kind(self) -> str:
+        return type(self.module).__name__
+
+
+class LayerNotFound(ValueError):
+    pass
+
+
+def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Modules with no children, in registration order, with their names ("" for a bare layer)."""
+    return [(n, m) for n, m in model.named_modules() if not any(True for _ in m.children())]
+
+
+def _shape(t) -> tuple[int, ...] | None:
+    return tuple(t.shape[1:]) if isinstance(t, torch.Tensor) else None
+
+
+def trace(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerInfo]:
+    """Run one zero input of `input_shape` (C x H x W, no batch) and list the leaf modules in the order
+    they ran, with input and output shapes. A module that runs twice is listed once, at its first run."""
+    names = {id(m): n for n, m in leaf_modules(model)}
+    order: list[LayerInfo] = []
+    seen: set[int] = set()
+
+    def record(module, inputs, output):
+        if id(module) not in seen:
+            seen.add(id(module))
+            first = inputs[0] if inputs else None
+            order.append(LayerInfo(len(order), names[id(module)], module, _shape(first), _shape(output)))
+
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    x = torch.zeros((1, *input_shape), device=device, dtype=dtype)
+    with HookSet() as hooks, eval_mode(model), torch.no_grad():
+        for _, module in leaf_modules(model):
+            hooks.forward(module, record)
+        model(x)
+    return order
+
+
+def format_layers(layers: list[LayerInfo]) -> str:
+    """A table of traced layers to pick one from."""
+    rows = [("#", "name", "type", "output shape")]
+    rows += [(str(l.index), l.name or "(model)", l.kind, "x".join(map(str, l.output_shape or ()))) for l in layers]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _available(model: nn.Module) -> str:
+    items = [f"{n or '(model)'} ({type(m).__name__})" for n, m in leaf_modules(model)]
+    return ", ".join(items) if items else "(none)"
+
+
+def last_conv(model: nn.Module) -> tuple[str, nn.Module]:
+    """The last nn.Conv2d in registration order (for sequential models, the deepest one)."""
+    convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise LayerNotFound(f"the model has no Conv2d layer; its layers are: {_available(model)}")
+    return convs[-1]
+
+
+def find_layer(model: nn.Module, spec: LayerSpec, input_shape: tuple[int, ...] | None = None) -> tuple[str, nn.Module]:
+    """Resolve a layer spec to (name, module).
+
+    None: the last convolution. str: a name from named_modules() ("8", "features.2"). int: an index in
+    the traced list (needs `input_shape`; negative counts from the end). nn.Module: that module.
+    """
+    if spec is None:
+        return last_conv(model)
+    if isinstance(spec, nn.Module):
+        for n, m in model.named_modules():
+            if m is spec:
+                return n, m
+        raise LayerNotFound(f"the given {type(spec).__name__} module is not part of the model; "
+                            f"its layers are: {_available(model)}")
+    if isinstance(spec, str):
+        modules = dict(model.named_modules())
+        if spec in modules and spec != "":
+            return spec, modules[spec]
+        if spec.lstrip("-").isdigit() and input_shape is not None:
+            return find_layer(model, int(spec), input_shape)
+        raise LayerNotFound(f"no layer named {spec!r}; the layers are: {_available(model)}")
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        if input_shape is None:
+            raise LayerNotFound("a layer index needs the input shape to trace the model")
+        layers = trace(model, input_shape)
+        if not -len(layers) <= spec < len(layers):
+            raise LayerNotFound(f"layer index {spec} out of range: the model has {len(layers)} traced layers:\n"
+                                + format_layers(layers))
+        info = layers[spec]
+        return info.name, info.module
+    raise TypeError(f"a layer is a name, an index, a module or None, not {type(spec).__name__}")

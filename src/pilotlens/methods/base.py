@@ -1,0 +1,185 @@
+"""The Explainer template every method subclasses, and the registry that names methods by string.
+
+A method implements `attribute(x, target, hooks) -> (raw B x H x W, output B x K)`; the base checks
+the input, runs it in eval mode with grad enabled, releases every hook (even on an exception),
+normalises the map and packs the Saliency.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..hooks import HookSet, eval_mode
+from ..layers import LayerSpec, find_layer
+from ..saliency import Saliency, normalize
+from ..targets import Target, TargetSpec, default_target, parse_target, score
+
+REGISTRY: dict[str, type["Explainer"]] = {}
+
+
+def register(cls: type["Explainer"]) -> type["Explainer"]:
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_method(name: str) -> type["Explainer"]:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; methods: {', '.join(sorted(REGISTRY))}") from None
+
+
+def model_output(out: Any) -> torch.Tensor:
+    """A model's output as B x K: a (B,) tensor becomes B x 1; a tuple of heads is concatenated."""
+    if isinstance(out, (tuple, list)):
+        return torch.cat([model_output(o) for o in out], dim=1)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the model returned {type(out).__name__}; pilotlens needs a tensor or a tuple of tensors")
+    return out.reshape(out.shape[0], -1)
+
+
+class Explainer:
+    """One attribution method bound to a model (and, for layer methods, a layer).
+
+    `explainer(x, target=None) -> Saliency` for a batch x (B x C x H x W). Usable as a context manager;
+    no hook stays on the model between calls.
+    """
+
+    name = ""
+    uses_layer = False   # True for methods that read a conv layer (grad_cam, cam, activation, ...)
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, model: nn.Module, layer: LayerSpec = None, **options: Any):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
+        unknown = sorted(set(options) - set(self.defaults))
+        if unknown:
+            valid = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items()) or "none"
+            raise TypeError(f"{self.name}: unknown option {', '.join(unknown)}; valid options: {valid}")
+        if layer is not None and not self.uses_layer:
+            raise ValueError(f"{self.name} attributes to the input and takes no layer")
+        self.model = model
+        self.options = {**self.defaults, **options}
+        self._layer_spec = layer
+        self.layer_name: str | None = None
+        self.layer: nn.Module | None = None
+        if self.uses_layer and not isinstance(layer, int):
+            self.layer_name, self.layer = find_layer(model, layer)
+        self.check_options()
+
+    # -- what a method provides ------------------------------------------------------------------
+    def check_options(self) -> None:
+        """Validate self.options; raise ValueError naming the bad one."""
+
+    def attribute(self, x: torch.Tensor, target: Target | None, hooks: HookSet) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def finish(self, raw: torch.Tensor) -> torch.Tensor:
+        """raw -> maps in [0, 1]; min-max per image unless a method says otherwise."""
+        return normalize(raw)
+
+    # -- the call --------------------------------------------------------------------------------
+    def __call__(self, x: torch.Tensor, target: TargetSpec = None) -> Saliency:
+        x = self._check_input(x)
+        spec = parse_target(target)
+        if self.uses_layer and self.layer is None:
+            self.layer_name, self.layer = find_layer(self.model, self._layer_spec, tuple(x.shape[1:]))
+        self._target_label = repr(spec) if spec is not None else ""
+        with HookSet() as hooks, eval_mode(self.model), torch.enable_grad():
+            raw, output = self.attribute(x, spec, hooks)
+        raw = raw.detach().float()
+        return Saliency(maps=self.finish(raw), raw=raw, output=output.detach(), method=self.name,
+                        layer=self.layer_name, target=self._target_label)
+
+    def close(self) -> None:
+        """Nothing stays hooked between calls; close() only drops the model reference."""
+        self.model = None  # type: ignore[assignment]
+
+    def __enter__(self) -> "Explainer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- helpers shared by the methods ------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        p = next(self.model.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def _check_input(self, x: Any) -> torch.Tensor:
+        if self.model is None:
+            raise RuntimeError(f"this {self.name} explainer is closed")
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor B x C x H x W, not {type(x).__name__} "
+                            "(images go through Pilot.prepare first)")
+        if x.dim() == 3:
+            raise ValueError(f"x must be a batch B x C x H x W; got C x H x W {tuple(x.shape)}: use x.unsqueeze(0)")
+        if x.dim() != 4 or x.shape[0] == 0:
+            raise ValueError(f"x must be a non-empty batch B x C x H x W, got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+        p = next(self.model.parameters(), None)
+        dtype = p.dtype if p is not None and p.is_floating_point() else x.dtype
+        return x.detach().to(device=self.device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's output as B x K, with a clear error when the model rejects x."""
+        try:
+            out = self.model(x)
+        except RuntimeError as exc:
+            raise ValueError(f"the model rejected an input of shape {tuple(x.shape)}: {exc}") from exc
+        return model_output(out)
+
+    def fixed_target(self, spec: Target | None, output: torch.Tensor) -> Target:
+        """The target for this batch, its choices frozen on the clean output."""
+        target = spec if spec is not None else default_target(output)
+        self._target_label = repr(target)
+        return target.fix(output.detach())
+
+    def input_gradient(self, x: torch.Tensor, spec: Target | None, target: Target | None = None):
+        """d score / d x for the batch: (gradient B x C x H x W, output, fixed target)."""
+        xg = x.detach().requires_grad_(True)
+        output = self.forward(xg)
+        if target is None:
+            target = self.fixed_target(spec, output)
+        (grad,) = torch.autograd.grad(score(target, output).sum(), xg)
+        return grad, output, target
+
+    def capture_layer(self, x: torch.Tensor, hooks: HookSet, with_grad: bool = True):
+        """Run x and return (layer activation A, output). With `with_grad`, A is a leaf that requires grad
+        and only the part of the model after the layer records a graph (nothing before it needs one)."""
+        captured: list[torch.Tensor] = []
+
+        def grab(_module, _inputs, out):
+            if not isinstance(out, torch.Tensor):
+                raise TypeError(f"layer {self.layer_name!r} returns {type(out).__name__}, not a tensor")
+            if captured:  # a module that runs twice: explain its first use
+                return None
+            if not with_grad:
+                captured.append(out)
+                return None
+            torch.set_grad_enabled(True)  # from here on the forward records a graph
+            leaf = out.detach().requires_grad_(True)
+            captured.append(leaf)
+            return leaf.clone()  # a copy, so an in-place activation after the layer leaves A intact
+
+        hooks.forward(self.layer, grab)
+        with torch.no_grad():
+            output = self.forward(x)
+        if not captured:
+            raise ValueError(f"layer {self.layer_name!r} did not run in the model's forward pass")
+        act = captured[0]
+        if act.dim() != 4:
+            raise ValueError(f"{self.name} needs a layer with spatial output B x C x H x W; "
+                             f"{self.layer_name!r} gives shape {tuple(act.shape)}")
+        return act, output
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+    """B x h x w -> B x H x W (bilinear, align_corners=False, as captum and the Grad-CAM papers)."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return torch.nn.functional.interpolate(maps.unsqueeze(1), size=size, mode=mode, align_corners=False).squeeze(1)

@@ -1,0 +1,126 @@
+"""VisualBackProp (Bojarski et al. 2016/2017): which input pixels feed the deepest conv activations.
+
+Each conv stage's post-activation feature maps are averaged over channels. From the deepest stage
+down, the averaged map is scaled up through each conv (and pooling) layer with a transposed
+convolution whose kernel is all ones with that layer's kernel size, stride, padding and dilation
+(the output cut to the size of the layer's input), and multiplied pointwise with the averaged map of
+the stage below; the last scale-up reaches the input. Needs only the forward pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..hooks import keep_first
+from ..layers import ELEMENTWISE, LayerInfo, format_layers, trace
+from .base import Explainer, register
+
+GEOMETRY = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+
+
+def _two(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+@dataclass
+class Step:
+    """A conv or pool layer to scale a map back through."""
+
+    name: str
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    in_size: tuple[int, int]
+    is_conv: bool
+
+    @classmethod
+    def of(cls, info: LayerInfo) -> "Step":
+        m = info.module
+        kernel, dilation = _two(m.kernel_size), _two(getattr(m, "dilation", 1))
+        stride = _two(m.stride if m.stride is not None else m.kernel_size)
+        if isinstance(m.padding, str):  # "valid" or "same" on a conv
+            padding = (0, 0) if m.padding == "valid" else tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+        else:
+            padding = _two(m.padding)
+        return cls(info.name, kernel, stride, padding, dilation, tuple(info.input_shape[-2:]), isinstance(m, nn.Conv2d))
+
+
+def scale_up(m: torch.Tensor, step: Step) -> torch.Tensor:
+    """Spread each cell of m (B x 1 x h x w) over the input pixels its kernel window covered."""
+    ones = torch.ones((1, 1, *step.kernel), dtype=m.dtype, device=m.device)
+    full = F.conv_transpose2d(m, ones, stride=step.stride, dilation=step.dilation)
+    (H, W), (ph, pw) = step.in_size, step.padding
+    out = full[..., ph:ph + H, pw:pw + W]
+    return F.pad(out, (0, W - out.shape[-1], 0, H - out.shape[-2]))  # rows no window reached stay 0
+
+
+@dataclass
+class Plan:
+    steps: list[Step]              # conv and pool layers from the input up to the deepest conv
+    stages: list[tuple[nn.Module, str]]  # per conv in `steps`: where its post-activation map is read
+
+
+def _stage_point(layers: list[LayerInfo], i: int) -> tuple[nn.Module, str]:
+    """The post-activation output of conv layers[i]: the last element-wise layer right after it, else the
+    input of the next layer when it has the conv's shape (a functional activation), else the conv."""
+    j = i + 1
+    while j < len(layers) and isinstance(layers[j].module, ELEMENTWISE) and layers[j].output_shape == layers[i].output_shape:
+        j += 1
+    if j > i + 1:
+        return layers[j - 1].module, "output"
+    if j < len(layers) and layers[j].input_shape == layers[i].output_shape:
+        return layers[j].module, "input"
+    return layers[i].module, "output"
+
+
+def make_plan(model: nn.Module, input_shape: tuple[int, ...]) -> Plan:
+    layers = trace(model, input_shape)
+    geo = [i for i, l in enumerate(layers) if isinstance(l.module, GEOMETRY)]
+    convs = [i for i in geo if isinstance(layers[i].module, nn.Conv2d)]
+    if not convs:
+        raise ValueError("visual_backprop needs Conv2d layers; the model has none:\n" + format_layers(layers))
+    geo = [i for i in geo if i <= convs[-1]]
+    if layers[geo[0]].input_shape[-2:] != tuple(input_shape[-2:]):
+        raise ValueError(f"visual_backprop: the input is resized before the first conv/pool layer "
+                         f"({layers[geo[0]].name!r} sees {layers[geo[0]].input_shape}); it cannot scale maps back")
+    for a, b in zip(geo, geo[1:]):
+        if layers[a].output_shape[-2:] != layers[b].input_shape[-2:]:
+            raise ValueError(f"visual_backprop supports only conv, pooling and element-wise layers between conv stages; "
+                             f"the size changes between {layers[a].name!r} and {layers[b].name!r}")
+    return Plan([Step.of(layers[i]) for i in geo], [_stage_point(layers, i) for i in geo if i in convs])
+
+
+@register
+class VisualBackprop(Explainer):
+    name = "visual_backprop"
+
+    def __init__(self, model, layer=None, **options):
+        super().__init__(model, layer, **options)
+        self._plans: dict[tuple[int, ...], Plan] = {}
+
+    def attribute(self, x, target, hooks):
+        shape = tuple(x.shape[1:])
+        if shape not in self._plans:
+            self._plans[shape] = make_plan(self.model, shape)
+        plan = self._plans[shape]
+        means: dict[int, torch.Tensor] = {}
+        for k, (module, where) in enumerate(plan.stages):
+            if where == "output":
+                hooks.forward(module, lambda _m, _i, out, k=k: keep_first(means, k, out.mean(dim=1, keepdim=True)))
+            else:
+                hooks.forward_pre(module, lambda _m, inp, k=k: keep_first(means, k, inp[0].mean(dim=1, keepdim=True)))
+        with torch.no_grad():
+            output = self.forward(x)
+            stage = len(plan.stages) - 1
+            m = means[stage]
+            for i in range(len(plan.steps) - 1, -1, -1):
+                m = scale_up(m, plan.steps[i])
+                if i > 0 and plan.steps[i - 1].is_conv:
+                    stage -= 1
+                    m = m * means[stage]
+        self.layer_name = plan.steps[-1].name
+        return m[:, 0], output
