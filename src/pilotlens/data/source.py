@@ -101,3 +101,33 @@ class Source:
                 self.skipped.append(Skipped(rec.index, rec.source, reason))
                 continue
             yield frame
+
+
+def broken(index: int, source: str, reason: str) -> Record:
+    """A record for an entry that cannot be a frame (a malformed catalog line, CSV row, ...).
+
+    Loading it raises, so the base treats it like any unreadable frame: skipped with a warning,
+    or FrameError under strict. `source` should say where (file and line number).
+    """
+
+    def load() -> np.ndarray:
+        raise ValueError(reason)
+
+    return Record(index, source, load)
+
+
+def clock(stamps_ms: list[float | None]) -> tuple[list[float | None], float | None]:
+    """Turn absolute timestamps in milliseconds into seconds from the first known one, plus an fps.
+
+    Differences are taken before scaling, so epoch-sized stamps keep millisecond precision. The fps
+    is 1000 / the median step between consecutive known stamps (robust to dropped frames and
+    pauses); None when fewer than two stamps are known or time does not move forward.
+    """
+    known = [s for s in stamps_ms if s is not None]
+    if not known:
+        return [None] * len(stamps_ms), None
+    t0 = known[0]
+    steps = [b - a for a, b in zip(known, known[1:])]
+    step = float(np.median(steps)) if steps else 0.0
+    fps = 1000.0 / step if step > 0 else None
+    return [None if s is None else (s - t0) / 1000.0 for s in stamps_ms], fps

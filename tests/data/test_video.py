@@ -1,0 +1,69 @@
+"""Video files decoded with PyAV: round trip through a file written here."""
+import av
+import numpy as np
+import pytest
+
+from pilotlens.data.video import VideoSource
+
+COLOURS = [(220, 30, 30), (30, 220, 30), (30, 30, 220), (220, 220, 30),
+           (30, 220, 220), (220, 30, 220), (128, 128, 128), (250, 250, 250)]
+
+
+def write_video(path, colours=COLOURS, fps=10, codec="libx264", size=(48, 64)):
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.height, stream.width = size
+        stream.pix_fmt = "yuv420p"
+        if codec == "libx264":
+            stream.options = {"crf": "0", "preset": "ultrafast"}
+        for c in colours:
+            image = np.empty((*size, 3), np.uint8)
+            image[:] = c
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("name, codec", [("clip.mp4", "libx264"), ("clip.avi", "mpeg4")])
+def test_round_trip(tmp_path, name, codec):
+    src = VideoSource(write_video(tmp_path / name, codec=codec))
+    frames = list(src)
+    assert len(frames) == len(COLOURS) == len(src)
+    assert src.fps == pytest.approx(10)
+    for i, (frame, colour) in enumerate(zip(frames, COLOURS)):
+        assert frame.index == i and frame.image.shape == (48, 64, 3) and frame.image.dtype == np.uint8
+        assert np.abs(frame.image.reshape(-1, 3).mean(0) - colour).max() < 12, (i, frame.image.mean((0, 1)))
+        assert frame.time == pytest.approx(i / 10, abs=1e-3)
+    assert src.skipped == []
+
+
+def test_selection_converts_only_selected_frames_and_stops_at_end(tmp_path):
+    src = VideoSource(write_video(tmp_path / "clip.mp4"), start=1, end=6, step=2)
+    seen, loaded = [], []
+    records = src._records
+
+    def spy():  # record which frames were decoded, and which converted to arrays
+        for rec in records():
+            seen.append(rec.index)
+            load = rec.load
+            rec.load = lambda load=load, i=rec.index: (loaded.append(i), load())[1]
+            yield rec
+
+    src._records = spy
+    frames = list(src)
+    assert [f.index for f in frames] == [1, 3, 5] and len(src) == 3
+    assert loaded == [1, 3, 5]
+    assert seen == [0, 1, 2, 3, 4, 5, 6]  # index 6 is where it stops: nothing decoded past it
+    assert np.abs(frames[1].image.reshape(-1, 3).mean(0) - COLOURS[3]).max() < 12
+    assert frames[2].time == pytest.approx(0.5, abs=1e-3)
+
+
+def test_not_a_video_is_refused(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video" * 20)
+    with pytest.raises(ValueError, match="bad.mp4"):
+        VideoSource(bad)
+    with pytest.raises(ValueError, match="no such video"):
+        VideoSource(tmp_path / "missing.mp4")
