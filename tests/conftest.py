@@ -1,0 +1,118 @@
+"""Small models shaped like the ones pilotlens explains, built fresh and seeded for each test."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+torch.set_num_threads(2)
+
+
+def pilotnet_like() -> nn.Module:
+    """PilotNet geometry: 3x66x200 -> 24/36/48 5x5 s2, 64/64 3x3 -> 64x1x18 -> 100/50/10/1."""
+    return nn.Sequential(
+        nn.Conv2d(3, 24, 5, 2), nn.ReLU(), nn.Conv2d(24, 36, 5, 2), nn.ReLU(), nn.Conv2d(36, 48, 5, 2), nn.ReLU(),
+        nn.Conv2d(48, 64, 3), nn.ReLU(), nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
+        nn.Linear(1152, 100), nn.ReLU(), nn.Linear(100, 50), nn.ReLU(), nn.Linear(50, 10), nn.ReLU(), nn.Linear(10, 1))
+
+
+def donkey_like() -> nn.Module:
+    """donkeycar linear geometry on 3x120x160 with two heads (angle, throttle) returned as a tuple."""
+    class Donkey(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 24, 5, 2), nn.ReLU(), nn.Conv2d(24, 32, 5, 2), nn.ReLU(), nn.Conv2d(32, 64, 5, 2), nn.ReLU(),
+                nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten())
+            self.dense = nn.Sequential(nn.Linear(64 * 8 * 13, 100), nn.ReLU(), nn.Dropout(0.1), nn.Linear(100, 50), nn.ReLU())
+            self.angle, self.throttle = nn.Linear(50, 1), nn.Linear(50, 1)
+
+        def forward(self, x):
+            h = self.dense(self.features(x))
+            return self.angle(h), self.throttle(h)
+    return Donkey()
+
+
+def gap_classifier() -> nn.Module:
+    """A small classifier with a global-average-pool + linear head (CAM applies)."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1),
+                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5))
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, pool):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1, dilation=1)
+        self.act = nn.ReLU()
+        self.pool = pool
+
+    def forward(self, x):
+        return self.pool(self.act(self.conv(x)))
+
+
+def nested() -> nn.Module:
+    """Padding, dilation, max and average pooling, odd sizes and nested submodules."""
+    return nn.Sequential(
+        Block(3, 6, nn.MaxPool2d(2)),
+        nn.Sequential(nn.Conv2d(6, 8, 3, padding=2, dilation=2), nn.ReLU(), nn.AvgPool2d(3, stride=2, padding=1)),
+        Block(8, 8, nn.Identity()),
+        nn.Flatten(), nn.LazyLinear(3))
+
+
+CASES = {
+    "pilotnet": (pilotnet_like, (3, 66, 200)),
+    "donkey": (donkey_like, (3, 120, 160)),
+    "gap": (gap_classifier, (3, 32, 40)),
+    "nested": (nested, (3, 37, 45)),
+}
+
+
+def build(name: str, batch: int = 3, seed: int = 0):
+    """(model in eval mode, input batch) for a case, deterministic per seed."""
+    make, shape = CASES[name]
+    torch.manual_seed(seed)
+    model = make()
+    x = torch.rand(batch, *shape)
+    model(x)  # materialise lazy layers
+    for m in model.modules():  # He init keeps activations alive through the depth, so no map is degenerate
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.uniform_(m.bias, -0.1, 0.1)
+    return model.eval(), x
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request):
+    """Each test model in turn: (name, model, x)."""
+    model, x = build(request.param)
+    return request.param, model, x
+
+
+class Concat(nn.Module):
+    """The model as captum wants it: one B x K tensor (tuple heads concatenated)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return torch.cat(out, dim=1) if isinstance(out, tuple) else out
+
+
+def captum_forward(model: nn.Module) -> nn.Module:
+    return Concat(model).eval()
+
+
+def explained_columns(name: str, model: nn.Module, x: torch.Tensor) -> list[int]:
+    """The output column each case explains: the class argmax for the classifier, else a fixed column."""
+    if name == "gap":
+        return model(x).argmax(dim=1).tolist()
+    return [{"pilotnet": 0, "donkey": 1, "nested": 2}[name]] * x.shape[0]
+
+
+def assert_rel_close(ours: torch.Tensor, ref: torch.Tensor, rel: float = 1e-5) -> None:
+    """Equal to `rel` of the reference's scale (a plain relative test fails where values cross zero)."""
+    scale = ref.abs().max().item()
+    assert scale > 0, "reference map is all zeros: the comparison would prove nothing"
+    torch.testing.assert_close(ours.detach().double(), ref.detach().double(), rtol=rel, atol=rel * scale)

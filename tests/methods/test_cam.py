@@ -1,0 +1,29 @@
+import pytest
+import torch
+from conftest import assert_rel_close, build
+
+import pilotlens
+
+
+def test_cam_is_the_head_weighted_sum_of_the_last_feature_maps():
+    model, x = build("gap")
+    sal = pilotlens.explain(model, x, "cam", target=3)
+    features = model[:5](x).detach()                     # B x 16 x h x w, after the last ReLU
+    cam = torch.einsum("k,bkhw->bhw", model[7].weight[3].detach(), features)
+    ref = torch.nn.functional.interpolate(cam[:, None], size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0]
+    assert_rel_close(sal.raw, ref)
+
+
+def test_cam_default_target_is_each_images_argmax():
+    model, x = build("gap", batch=4)
+    top = model(x).argmax(dim=1)
+    sal = pilotlens.explain(model, x, "cam")
+    for i in range(4):
+        assert_rel_close(sal.raw[i:i + 1], pilotlens.explain(model, x[i:i + 1], "cam", target=int(top[i])).raw)
+
+
+@pytest.mark.parametrize("name", ["pilotnet", "nested"])
+def test_cam_refuses_models_without_a_gap_head(name):
+    model, x = build(name, batch=1)
+    with pytest.raises(ValueError, match="global average pooling"):
+        pilotlens.explain(model, x, "cam")
