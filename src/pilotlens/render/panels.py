@@ -1,0 +1,142 @@
+"""Put frames side by side (panels) or in a labelled table (grid), and save a PNG atomically."""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from ._arrays import check_image
+from ._atomic import partial_path, remove_quietly
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+BAR_COLOR = (24, 24, 24)
+TEXT_COLOR = (235, 235, 235)
+
+
+def _font_scale(scale: float) -> float:
+    return float(min(1.2, max(0.35, 0.4 * scale)))
+
+
+def title_height(scale: float = 1) -> int:
+    """Height in pixels of the title bar that panels() and grid() put above the images at this scale."""
+    fs = _font_scale(scale)
+    (_, th), base = cv2.getTextSize("Ag", FONT, fs, 1)
+    return th + base + 6
+
+
+def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
+    img = check_image(image)
+    if scale == 1:
+        return img
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    h, w = img.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    # nearest keeps upscaled pixels crisp (and exact); area averages when shrinking
+    return cv2.resize(img, size, interpolation=cv2.INTER_NEAREST if scale > 1 else cv2.INTER_AREA)
+
+
+def _pad(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The image at the top-left of a black h x w canvas."""
+    if img.shape[:2] == (h, w):
+        return img
+    out = np.zeros((h, w, 3), np.uint8)
+    out[: img.shape[0], : img.shape[1]] = img
+    return out
+
+
+def _label(text: str, h: int, w: int, scale: float, center: bool = True) -> np.ndarray:
+    """A dark h x w bar with `text`, shrunk until it fits."""
+    bar = np.full((h, w, 3), BAR_COLOR, np.uint8)
+    text = str(text)
+    if not text:
+        return bar
+    fs = _font_scale(scale)
+    while True:
+        (tw, th), base = cv2.getTextSize(text, FONT, fs, 1)
+        if tw <= w - 4 or fs <= 0.2:
+            break
+        fs *= 0.9
+    x = max(2, (w - tw) // 2) if center else 4
+    y = (h + th) // 2 - 1
+    cv2.putText(bar, text, (x, y), FONT, fs, TEXT_COLOR, 1, cv2.LINE_AA)
+    return bar
+
+
+def _text_width(text: str, scale: float) -> int:
+    return cv2.getTextSize(str(text), FONT, _font_scale(scale), 1)[0][0]
+
+
+def panels(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, scale: float = 1) -> np.ndarray:
+    """Images side by side, each resized by `scale`, with a title bar above each when titles are given.
+
+    Shorter images are padded with black at the bottom.
+    """
+    if len(images) == 0:
+        raise ValueError("panels() needs at least one image")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"got {len(titles)} titles for {len(images)} images")
+    tiles = [_scaled(im, scale) for im in images]
+    h = max(t.shape[0] for t in tiles)
+    columns = []
+    for i, t in enumerate(tiles):
+        tile = _pad(t, h, t.shape[1])
+        if titles is not None:
+            tile = np.vstack([_label(titles[i], title_height(scale), t.shape[1], scale), tile])
+        columns.append(tile)
+    return np.hstack(columns)
+
+
+def grid(rows: Sequence[Sequence[np.ndarray | None]], row_titles: Sequence[str] | None = None,
+         col_titles: Sequence[str] | None = None, scale: float = 1) -> np.ndarray:
+    """A table of images (e.g. inputs x methods), column titles above and row titles on the left.
+
+    Every cell gets the size of the largest (scaled) image, the image at its top-left; None is an empty cell.
+    """
+    if len(rows) == 0 or any(len(r) == 0 for r in rows):
+        raise ValueError("grid() needs at least one row and no empty rows")
+    ncols = len(rows[0])
+    if any(len(r) != ncols for r in rows):
+        raise ValueError(f"every row of a grid must have the same length, got {[len(r) for r in rows]}")
+    if row_titles is not None and len(row_titles) != len(rows):
+        raise ValueError(f"got {len(row_titles)} row titles for {len(rows)} rows")
+    if col_titles is not None and len(col_titles) != ncols:
+        raise ValueError(f"got {len(col_titles)} column titles for {ncols} columns")
+    cells = [[None if im is None else _scaled(im, scale) for im in r] for r in rows]
+    present = [c for r in cells for c in r if c is not None]
+    if not present:
+        raise ValueError("grid() needs at least one image")
+    ch = max(c.shape[0] for c in present)
+    cw = max(c.shape[1] for c in present)
+
+    body = np.vstack([np.hstack([np.zeros((ch, cw, 3), np.uint8) if c is None else _pad(c, ch, cw) for c in r])
+                      for r in cells])
+    if col_titles is not None:
+        bar = np.hstack([_label(t, title_height(scale), cw, scale) for t in col_titles])
+        body = np.vstack([bar, body])
+    if row_titles is not None:
+        lw = max(_text_width(t, scale) for t in row_titles) + 8
+        top = body.shape[0] - ch * len(rows)
+        left = [_label("", top, lw, scale)] if top else []
+        left += [_label(t, ch, lw, scale, center=False) for t in row_titles]
+        body = np.hstack([np.vstack(left), body])
+    return body
+
+
+def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write `image` (uint8 RGB) to `path` as PNG; the file appears under its name only once complete."""
+    img = check_image(image)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"could not encode a PNG for {path}")
+    path = os.fspath(path)
+    tmp = partial_path(path, ".png")
+    try:
+        with open(tmp, "xb") as f:  # plain open: the file gets the usual umask permissions
+            f.write(buf.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        remove_quietly(tmp)
+        raise

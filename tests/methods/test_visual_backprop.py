@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import torch
+from conftest import assert_rel_close, build
+from torch import nn
+
+import pilotlens
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def deconv_by_loops(m: np.ndarray, layer: nn.Module, size) -> np.ndarray:
+    """Spread each coarse cell over the input pixels its kernel window read, one cell at a time."""
+    (kh, kw), (sh, sw) = _pair(layer.kernel_size), _pair(layer.stride)
+    (ph, pw), (dh, dw) = _pair(layer.padding), _pair(getattr(layer, "dilation", 1))
+    out = np.zeros(size)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            for a in range(kh):
+                for b in range(kw):
+                    y, x = i * sh - ph + a * dh, j * sw - pw + b * dw
+                    if 0 <= y < size[0] and 0 <= x < size[1]:
+                        out[y, x] += m[i, j]
+    return out
+
+
+def visual_backprop_by_loops(layers: list[nn.Module], image: torch.Tensor) -> np.ndarray:
+    """The published algorithm on a plain list of layers, written out step by step for one image."""
+    h, means, steps = image[None], [], []
+    with torch.no_grad():
+        for layer in layers:
+            if isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+                steps.append((layer, tuple(h.shape[-2:])))
+            h = layer(h)
+            if isinstance(layer, nn.ReLU):            # each conv stage ends in its ReLU here
+                means.append(h[0].mean(dim=0).double().numpy())
+    m, stage = means[-1], len(means) - 1
+    for k in range(len(steps) - 1, -1, -1):
+        layer, size = steps[k]
+        m = deconv_by_loops(m, layer, size)
+        if k > 0 and isinstance(steps[k - 1][0], nn.Conv2d):
+            stage -= 1
+            m = m * means[stage]
+    return m
+
+
+def flat_layers(name, model):
+    if name == "pilotnet":
+        return list(model)[:10]
+    if name == "donkey":
+        return list(model.features)[:10]
+    b0, s1, b2 = model[0], model[1], model[2]
+    return [b0.conv, b0.act, b0.pool, *s1, b2.conv, b2.act]
+
+
+@pytest.mark.parametrize("name", ["pilotnet", "donkey", "nested"])
+def test_visual_backprop_matches_the_loop_by_loop_algorithm(name):
+    model, x = build(name, batch=2)
+    sal = pilotlens.explain(model, x, "visual_backprop")
+    for i in range(2):
+        ref = torch.from_numpy(visual_backprop_by_loops(flat_layers(name, model), x[i]))
+        assert_rel_close(sal.raw[i], ref)
+
+
+def test_visual_backprop_on_a_tiny_network_worked_out_by_hand():
+    conv1 = nn.Conv2d(1, 1, 2, stride=2, bias=False)
+    conv2 = nn.Conv2d(1, 1, 2, stride=1, bias=False)
+    for c in (conv1, conv2):
+        nn.init.ones_(c.weight)
+    model = nn.Sequential(conv1, nn.ReLU(), conv2, nn.ReLU(), nn.Flatten(), nn.Linear(1, 1))
+    x = torch.tensor([[1., 2, 0, 0], [3, 4, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]])[None, None]
+    # stage 1: 2x2 block sums [[10, 0], [0, 4]]; stage 2: their sum, 14.
+    # 14 spread over the 2x2 stage-1 grid, times stage 1: [[140, 0], [0, 56]]; each cell fills its 2x2 block.
+    expected_raw = torch.tensor([[140., 140, 0, 0], [140, 140, 0, 0], [0, 0, 56, 56], [0, 0, 56, 56]])
+    sal = pilotlens.explain(model, x, "visual_backprop")
+    assert torch.equal(sal.raw[0], expected_raw)
+    assert torch.allclose(sal.maps[0], expected_raw / 140)
+
+
+def test_functional_activation_is_read_after_the_activation():
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2, self.pool = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3), nn.MaxPool2d(2)
+
+        def forward(self, x):
+            return self.c2(self.pool(torch.relu(self.c1(x)))).mean(dim=(1, 2, 3))
+    torch.manual_seed(0)
+    model, x = Functional(), torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        a1 = torch.relu(model.c1(x))
+        a2 = model.c2(model.pool(a1))
+    m = deconv_by_loops(a2[0].mean(0).numpy(), model.c2, (7, 7))
+    m = deconv_by_loops(m, model.pool, (14, 14)) * a1[0].mean(0).numpy()
+    m = deconv_by_loops(m, model.c1, (16, 16))
+    assert_rel_close(pilotlens.explain(model, x, "visual_backprop").raw[0], torch.from_numpy(m))
+
+
+def test_model_without_conv_layers_names_its_layers():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 1))
+    with pytest.raises(ValueError, match="(?s)needs Conv2d.*Flatten.*Linear"):
+        pilotlens.explain(model, torch.rand(1, 3, 2, 2), "visual_backprop")
