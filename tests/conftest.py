@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-torch.set_num_threads(2)
 
 
 def pilotnet_like() -> nn.Module:

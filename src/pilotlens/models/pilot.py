@@ -1,0 +1,373 @@
+"""The Pilot: a model plus how it sees (crop, resize, colour space, scaling, output names).
+
+    frames (uint8 RGB H x W x 3) --prepare--> x (B x C x h x w, on the model's device) --model--> output
+    maps (B x h' x w', any grid over the model input) --to_frame--> B x H x W on the frame's own pixels
+
+A pilot saves to one file, a dict of plain data plus "state_dict", that loads with
+torch.load(weights_only=True): loading never runs code from the file.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import uuid
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.frame import Frame
+from . import color as colors
+from . import zoo
+
+#: where the pilots shipped with the package live: Pilot.load("<name>") reads weights/<name>.pt
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+FILE_FORMAT = "pilotlens.pilot"
+FILE_VERSION = 1
+_PLAIN = (str, int, float, bool, type(None))
+_SETTINGS = ("input_size", "crop", "color", "scale", "mean", "std", "outputs", "units", "default_target", "name")
+
+
+def shipped_pilots() -> list[str]:
+    """Names of the pilots shipped with the package (Pilot.load(name) loads them)."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.pt")) if WEIGHTS_DIR.is_dir() else []
+
+
+def _plain(value: Any, what: str) -> Any:
+    """`value` if it is plain data (what weights_only loading accepts), else a ValueError."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v, what) for v in value)
+    if isinstance(value, dict):
+        return {_plain(k, what): _plain(v, what) for k, v in value.items()}
+    raise ValueError(f"{what} must be plain data (str, numbers, bool, None, lists, tuples, dicts) to be "
+                     f"saved and loaded safely; got {type(value).__name__}: {value!r}")
+
+
+def _per_channel(value, default: float, what: str) -> tuple[float, ...]:
+    if value is None:
+        return (default,)
+    vals = tuple(float(v) for v in np.atleast_1d(np.asarray(value, dtype=float)).ravel())
+    if not vals:
+        raise ValueError(f"{what} must be a number or one number per channel, got {value!r}")
+    return vals
+
+
+class Pilot:
+    """A model plus how it sees.
+
+    model:        any nn.Module taking B x C x h x w, put in eval mode (explainers want dropout off);
+                  its output is B x K (or B) or a tuple of those
+                  (concatenated). A model with a `decode(output)` method (DonkeyCategorical) has its
+                  raw output decoded by `predict`; explainers see the raw output.
+    arch, arch_kwargs: the zoo architecture that rebuilds `model` on load (see zoo.build); a pilot
+                  without one can still be saved, and is loaded with `Pilot.load(path, model=...)`.
+    input_size:   (w, h) the model's input.
+    crop:         pixels removed from (top, bottom, left, right) of the original frame first.
+    color:        the model's colour space: rgb | bgr | yuv | gray (YUV and gray via OpenCV).
+    scale, mean, std: x = (pixels * scale - mean) / std, mean and std a number or one per channel.
+    outputs:      names of the output columns (after `decode` when the model has one). A single name
+                  for a model with K > 1 columns names the whole B x K array (e.g. "logits").
+    units:        {output name: unit} for display, e.g. {"angle": "rad"}.
+    default_target: what explainers explain when asked nothing: an output name or column index.
+    name:         a display name.
+    """
+
+    def __init__(self, model: nn.Module, *, arch: str | None = None, arch_kwargs: dict | None = None,
+                 input_size: Sequence[int] = (200, 66), crop: Sequence[int] = (0, 0, 0, 0),
+                 color: str = "rgb", scale: float = 1 / 255, mean=None, std=None,
+                 outputs: Sequence[str] = ("angle",), units: dict | None = None,
+                 default_target: str | int | None = None, name: str | None = None):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model.eval()
+        self.arch = arch
+        self.arch_kwargs = _plain(dict(arch_kwargs or {}), "arch_kwargs")
+        if len(input_size) != 2 or min(int(v) for v in input_size) < 1:
+            raise ValueError(f"input_size must be (w, h) with positive sides, got {input_size!r}")
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        if len(crop) != 4 or min(int(v) for v in crop) < 0:
+            raise ValueError(f"crop must be 4 non-negative pixel counts (top, bottom, left, right), got {crop!r}")
+        self.crop = tuple(int(v) for v in crop)
+        self.color = colors.check_color(color)
+        self.scale = float(scale)
+        self.mean = _per_channel(mean, 0.0, "mean")
+        self.std = _per_channel(std, 1.0, "std")
+        c = colors.channels(self.color)
+        for what, vals in (("mean", self.mean), ("std", self.std)):
+            if len(vals) not in (1, c):
+                raise ValueError(f"{what} has {len(vals)} values; colour space {self.color} has {c} channel(s)")
+        if any(s == 0 for s in self.std):
+            raise ValueError(f"std must not be zero, got {self.std}")
+        self.outputs = (outputs,) if isinstance(outputs, str) else tuple(str(o) for o in outputs)
+        if not self.outputs or len(set(self.outputs)) != len(self.outputs):
+            raise ValueError(f"outputs must be distinct names, at least one, got {outputs!r}")
+        self.units = _plain(dict(units), "units") if units else None
+        self.default_target = _plain(default_target, "default_target")
+        self.name = name
+
+    # -- where the model lives ---------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        p = next(self.model.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        p = next(self.model.parameters(), None)
+        return p.dtype if p is not None and p.is_floating_point() else torch.float32
+
+    def to(self, device) -> "Pilot":
+        """Move the model to `device`; returns self."""
+        self.model.to(device)
+        return self
+
+    # -- frames -> x ------------------------------------------------------------------------
+    def _crop_box(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(y0, y1, x0, x1) of the crop in a frame of height x width, or a ValueError."""
+        top, bottom, left, right = self.crop
+        if height - top - bottom < 1 or width - left - right < 1:
+            raise ValueError(f"frame of {height}x{width} (h x w) is too small for crop top={top} bottom={bottom} "
+                             f"left={left} right={right}: nothing would be left")
+        return top, height - bottom, left, width - right
+
+    def _images(self, frames) -> list[np.ndarray]:
+        if isinstance(frames, Frame):
+            frames = [frames]
+        elif isinstance(frames, np.ndarray):
+            if frames.ndim == 3:
+                frames = [frames]
+            elif frames.ndim != 4:
+                raise ValueError(f"expected uint8 RGB frames H x W x 3 (or a batch B x H x W x 3), got shape {frames.shape}")
+        elif isinstance(frames, torch.Tensor):
+            raise TypeError("prepare takes frames (uint8 RGB numpy arrays or Frames); a tensor is already a model input")
+        images = [f.image if isinstance(f, Frame) else f for f in frames]
+        if not images:
+            raise ValueError("no frames given")
+        for i, img in enumerate(images):
+            if not (isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3):
+                raise ValueError(f"frame {i}: expected a uint8 RGB array H x W x 3, got "
+                                 f"shape {getattr(img, 'shape', None)} dtype {getattr(img, 'dtype', type(img).__name__)}")
+            if img.shape != images[0].shape:
+                raise ValueError(f"frames must all have the same size: frame 0 is {images[0].shape}, frame {i} is {img.shape}")
+        return images
+
+    def prepare(self, frames) -> torch.Tensor:
+        """Frames -> model input B x C x h x w (float, on the model's device).
+
+        frames: a Frame, a uint8 RGB array H x W x 3, a batch B x H x W x 3, or a list of Frames or
+        arrays, all the same size. Each is cropped and resized (cv2.INTER_AREA) to input_size; then
+        colour conversion and scaling run once over the whole batch.
+        """
+        images = self._images(frames)
+        y0, y1, x0, x1 = self._crop_box(*images[0].shape[:2])
+        w, h = self.input_size
+        batch = np.empty((len(images), h, w, 3), np.uint8)
+        for i, img in enumerate(images):
+            roi = img[y0:y1, x0:x1]
+            batch[i] = roi if roi.shape[:2] == (h, w) else cv2.resize(roi, (w, h), interpolation=cv2.INTER_AREA)
+        batch = colors.convert(batch, self.color)
+        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).contiguous().to(self.dtype)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        return (x * self.scale - mean) / std
+
+    # -- x -> outputs -----------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's raw output as B x K (what explainers and targets see)."""
+        y = self.model(x)
+        if isinstance(y, (tuple, list)):
+            y = torch.cat([t.reshape(t.shape[0], -1) for t in y], dim=1)
+        return y.unsqueeze(1) if y.ndim == 1 else y.reshape(y.shape[0], -1)
+
+    def predict(self, frames_or_x) -> dict[str, np.ndarray]:
+        """{output name: values}: length-B arrays (B x K when one name covers K columns).
+
+        Takes frames (see prepare) or an already prepared x (a B x C x h x w tensor). Runs in eval
+        mode without gradients; the model's training flag is restored afterwards.
+        """
+        if isinstance(frames_or_x, torch.Tensor):
+            if frames_or_x.ndim != 4:
+                raise ValueError(f"a model input must be B x C x h x w, got shape {tuple(frames_or_x.shape)}")
+            x = frames_or_x.to(self.device)
+        else:
+            x = self.prepare(frames_or_x)
+        training = self.model.training
+        try:
+            self.model.eval()
+            with torch.no_grad():
+                y = self.forward(x)
+                decode = getattr(self.model, "decode", None)
+                if callable(decode):
+                    y = decode(y)
+        finally:
+            self.model.train(training)
+        y = y.float().cpu().numpy()
+        if len(self.outputs) == 1 and y.shape[1] != 1:
+            return {self.outputs[0]: y}
+        if y.shape[1] != len(self.outputs):
+            raise ValueError(f"the model gives {y.shape[1]} output columns but the pilot names "
+                             f"{len(self.outputs)}: {self.outputs}")
+        return {name: y[:, i] for i, name in enumerate(self.outputs)}
+
+    # -- maps -> frame pixels ---------------------------------------------------------------
+    def to_frame(self, maps, frame_shape: Sequence[int], mode: str = "bilinear") -> np.ndarray:
+        """Maps over the model input -> float32 maps on the original frame's pixels.
+
+        maps: B x h x w (or h x w), torch or numpy, normally at the model's input resolution (any
+        grid covering the input works). frame_shape: (H, W) or (H, W, 3) of the original frames.
+        Each map is resized to the crop's size (bilinear, align_corners=False, clamped to the map's
+        own min..max so rounding cannot leave it; or mode="nearest": each frame pixel takes the map
+        cell its centre falls in), placed inside the crop, and zero outside. Returns B x H x W
+        (H x W for a single h x w map).
+        """
+        if mode not in ("bilinear", "nearest"):
+            raise ValueError(f"mode must be 'bilinear' or 'nearest', got {mode!r}")
+        m = maps if isinstance(maps, torch.Tensor) else torch.from_numpy(np.asarray(maps))
+        single = m.ndim == 2
+        if single:
+            m = m[None]
+        if m.ndim != 3:
+            raise ValueError(f"maps must be B x h x w or h x w, got shape {tuple(m.shape)}")
+        height, width = int(frame_shape[0]), int(frame_shape[1])
+        y0, y1, x0, x1 = self._crop_box(height, width)
+        m = m.detach().float()[:, None]
+        if mode == "nearest":
+            inside = F.interpolate(m, size=(y1 - y0, x1 - x0), mode="nearest-exact")
+        else:
+            inside = F.interpolate(m, size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=False)
+            lo = m.amin(dim=(2, 3), keepdim=True)
+            hi = m.amax(dim=(2, 3), keepdim=True)
+            inside = torch.maximum(torch.minimum(inside, hi), lo)
+        out = np.zeros((m.shape[0], height, width), np.float32)
+        out[:, y0:y1, x0:x1] = inside[:, 0].cpu().numpy()
+        return out[0] if single else out
+
+    # -- description ------------------------------------------------------------------------
+    def describe(self) -> str:
+        """A short text: architecture, input size, crop, colour, scaling, outputs."""
+        w, h = self.input_size
+        top, bottom, left, right = self.crop
+        outs = self.outputs if len(self.outputs) <= 6 else \
+            (*self.outputs[:3], "...", *self.outputs[-2:])
+        units = self.units or {}
+        outs = ", ".join(f"{o} [{units[o]}]" if o in units else o for o in outs)
+        title = self.arch or type(self.model).__name__
+        if self.name:
+            title = f"{self.name} ({title})"
+        fmt = lambda v: f"{v[0]:.6g}" if len(v) == 1 else "(" + ", ".join(f"{c:.6g}" for c in v) + ")"  # noqa: E731
+        crop = f"crop top={top} bottom={bottom} left={left} right={right}" if any(self.crop) else "no crop"
+        return (f"{title}: input {w}x{h} {self.color}, {crop}, "
+                f"x = (pixels*{self.scale:.6g} - {fmt(self.mean)}) / {fmt(self.std)}; "
+                f"{len(self.outputs)} output(s): {outs}")
+
+    def __repr__(self) -> str:
+        return f"Pilot({self.describe()})"
+
+    # -- files ------------------------------------------------------------------------------
+    def _settings(self) -> dict:
+        return dict(input_size=list(self.input_size), crop=list(self.crop), color=self.color,
+                    scale=self.scale, mean=list(self.mean), std=list(self.std),
+                    outputs=list(self.outputs), units=self.units, default_target=self.default_target,
+                    name=self.name)
+
+    def save(self, path) -> None:
+        """Write the pilot to one file, atomically (a temporary file in the same folder, then
+        os.replace): plain data (format, arch, arch_kwargs, preprocessing, outputs, units, name) plus
+        "state_dict" (on the CPU)."""
+        path = Path(path)
+        data = {"format": FILE_FORMAT, "version": FILE_VERSION, "arch": self.arch,
+                "arch_kwargs": self.arch_kwargs, **self._settings(),
+                "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with open(tmp, "xb") as f:  # plain open: the file gets the usual permissions
+                torch.save(data, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def _resolve(path_or_name) -> Path:
+        path = Path(path_or_name)
+        if path.is_file():
+            return path
+        text = str(path_or_name)
+        if "/" not in text and os.sep not in text and not path.suffix:
+            shipped = WEIGHTS_DIR / f"{text}.pt"
+            if shipped.exists():
+                return shipped
+            names = shipped_pilots()
+            raise FileNotFoundError(f"no pilot file {text!r} here, and no shipped pilot named {text!r}; shipped: "
+                                    + (", ".join(names) if names else "none yet"))
+        raise FileNotFoundError(f"no pilot file {text}")
+
+    @classmethod
+    def load(cls, path_or_name, device="cpu", model: nn.Module | None = None) -> "Pilot":
+        """A pilot from a file written by `save`, or a shipped pilot by bare name ("pilotnet").
+
+        Always torch.load(..., weights_only=True): a file holding other Python objects is refused.
+        The model is rebuilt from the file's arch and arch_kwargs; for a pilot saved without an arch,
+        pass the (untrained) `model` to fill in.
+        """
+        path = cls._resolve(path_or_name)
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            raise ValueError(f"{path}: refused: it holds Python objects other than plain data and tensors, "
+                             f"and pilotlens only loads with torch.load(weights_only=True) ({e})") from e
+        except Exception as e:
+            raise ValueError(f"{path}: not a readable pilot file ({type(e).__name__}: {e})") from e
+        if not (isinstance(data, dict) and data.get("format") == FILE_FORMAT):
+            raise ValueError(f"{path}: not a pilotlens pilot file (written by Pilot.save); a bare state_dict "
+                             "loads with pilot.model.load_state_dict(torch.load(path, weights_only=True))")
+        if data.get("version", 0) > FILE_VERSION:
+            raise ValueError(f"{path}: pilot file version {data['version']} is newer than this pilotlens reads "
+                             f"({FILE_VERSION})")
+        arch, arch_kwargs = data.get("arch"), dict(data.get("arch_kwargs") or {})
+        if model is None:
+            if arch is None:
+                raise ValueError(f"{path}: this pilot was saved without an architecture name; "
+                                 "pass the model to fill: Pilot.load(path, model=MyNet())")
+            if arch.startswith(zoo.TORCHVISION_PREFIX):
+                arch_kwargs.pop("weights", None)  # the state_dict brings them; never download
+            model = zoo.build(arch, **arch_kwargs)
+        model.load_state_dict(data["state_dict"])
+        model.to(device)
+        settings = {k: data[k] for k in _SETTINGS if k in data}
+        return cls(model, arch=arch, arch_kwargs=data.get("arch_kwargs"), **settings)
+
+    @classmethod
+    def from_arch(cls, arch: str, *, arch_kwargs: dict | None = None, **pilot_kwargs) -> "Pilot":
+        """A fresh, untrained zoo model with its architecture's own way of seeing.
+
+        pilotnet: 200x66 YUV, pixel values as they are (the model normalises: x/127.5 - 1).
+        donkey_linear, donkey_categorical: 160x120 RGB, pixels / 255 (donkeycar's normalize_image).
+        long_range: 80x64 BGR, pixels / 255 (the model standardises each image).
+        torchvision:<name>: 224x224 RGB with ImageNet mean and std, one output "logits" (B x 1000).
+        The crop defaults to none for every arch: crop sky and hood for your own camera, e.g.
+        crop=(40, 0, 0, 0) on a 160x120 donkeycar frame. Any Pilot setting may be overridden; for a
+        zoo arch, input_size and a gray colour space also shape the model (its input_size and
+        in_channels) unless arch_kwargs says otherwise.
+        """
+        settings = {**zoo.preprocessing(arch), **pilot_kwargs}
+        arch_kwargs = dict(arch_kwargs or {})
+        if arch.startswith(zoo.TORCHVISION_PREFIX):
+            settings.setdefault("outputs", ("logits",))
+        else:
+            arch_kwargs.setdefault("input_size", tuple(int(v) for v in settings["input_size"]))
+            arch_kwargs.setdefault("in_channels", colors.channels(settings.get("color", "rgb")))
+            if tuple(arch_kwargs["input_size"]) != tuple(settings["input_size"]):
+                raise ValueError(f"arch_kwargs input_size {arch_kwargs['input_size']} differs from the pilot's "
+                                 f"input_size {settings['input_size']}")
+        model = zoo.build(arch, **arch_kwargs)
+        settings.setdefault("outputs", getattr(model, "output_names", ("output",)))
+        return cls(model, arch=arch, arch_kwargs=arch_kwargs, **settings)
