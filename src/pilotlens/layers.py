@@ -68,7 +68,10 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerInfo]:
     with HookSet() as hooks, eval_mode(model), torch.no_grad():
         for _, module in leaf_modules(model):
             hooks.forward(module, record)
-        model(x)
+        try:
+            model(x)
+        except RuntimeError as exc:
+            raise ValueError(f"the model rejected an input of shape {tuple(x.shape)}: {exc}") from exc
     return order
 
 

@@ -7,13 +7,19 @@ import numpy as np
 import torch
 
 
+# A map whose spread is below this fraction of its magnitude is flat: the differences are rounding
+# noise (e.g. a conv summing in a different order at different positions), not a signal to stretch.
+FLAT = 1e-5
+
+
 def normalize(raw: torch.Tensor) -> torch.Tensor:
     """Min-max normalise each image of a B x H x W batch to [0, 1]; a flat map becomes all zeros."""
     flat = raw.reshape(raw.shape[0], -1)
     lo = flat.min(dim=1, keepdim=True).values
-    span = flat.max(dim=1, keepdim=True).values - lo
-    safe = torch.where(span > 0, span, torch.ones_like(span))
-    out = torch.where(span > 0, (flat - lo) / safe, torch.zeros_like(flat))
+    hi = flat.max(dim=1, keepdim=True).values
+    span = hi - lo
+    live = span > FLAT * torch.maximum(lo.abs(), hi.abs())
+    out = torch.where(live, (flat - lo) / torch.where(live, span, torch.ones_like(span)), torch.zeros_like(flat))
     return out.reshape(raw.shape)
 
 

@@ -18,7 +18,7 @@ def test_smoothgrad_averages_absolute_gradients_over_seeded_noise():
     sigma = 0.2 * (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).view(-1, 1, 1, 1)
     total = torch.zeros_like(x)
     for _ in range(4):
-        noisy = (x + sigma * torch.randn(x.shape, generator=gen)).requires_grad_()
+        noisy = (x + sigma * torch.randn((1, *x.shape[1:]), generator=gen)).requires_grad_()
         (g,) = torch.autograd.grad(model(noisy)[:, 0].sum(), noisy)
         total += g.abs()
     assert_rel_close(sal.raw, (total / 4).amax(dim=1))

@@ -1,5 +1,7 @@
 """SmoothGrad (Smilkov et al. 2017): the mean of |gradient| over noisy copies of the input, then max
-over channels. `noise` is the noise's standard deviation as a fraction of each image's value range."""
+over channels. `noise` is the noise's standard deviation as a fraction of each image's value range.
+The noise of sample k depends only on `seed` and k (every image of a batch gets the same pattern,
+scaled to its range), so an image's map does not depend on the batch it came in."""
 from __future__ import annotations
 
 import torch
@@ -26,7 +28,7 @@ class SmoothGrad(Explainer):
         fixed = self.fixed_target(target, output)
         total = torch.zeros_like(x)
         for _ in range(int(self.options["samples"])):
-            noisy = x + sigma * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+            noisy = x + sigma * torch.randn((1, *x.shape[1:]), generator=gen, device=x.device, dtype=x.dtype)
             grad, _, _ = self.input_gradient(noisy, target, fixed)
             total += grad.abs()
         return (total / int(self.options["samples"])).amax(dim=1), output.detach()

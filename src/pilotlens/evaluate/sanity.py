@@ -1,0 +1,145 @@
+"""Sanity checks for saliency maps (Adebayo et al. 2018): does the map depend on what the model learned?
+
+Randomise the model's parameterised layers (every module with parameters of its own: conv, linear,
+batch norm, ...) and explain again:
+
+* cascading: from the top (output) layer down, one more layer at each stage, until every layer is
+  random;
+* independent: one layer at a time, the others as trained.
+
+A layer is randomised by replacing each of its parameters with draws from a zero-mean Gaussian with
+the parameter's own standard deviation (its mean magnitude, or 0.01, where it has no spread), seeded
+per layer: a layer gets the same random values in both modes. The randomisation always works on a
+deep copy: the model passed in is never modified. The explained target is frozen on the trained
+model's output (the same class, the same steering side).
+
+Each stage's maps are compared with the trained model's maps by Spearman rank correlation and SSIM
+(`similarity`), per image. A method **passes** when its maps change: the mean Spearman once every
+layer is randomised (the last cascading stage) is below `threshold` (0.5 by default; Adebayo et al.
+read the curves by eye, 0.5 is the line where half the rank agreement is gone). A map that ignores
+the model (an edge detector) stays at 1 and fails. The `random` baseline passes by construction:
+sanity checks are necessary, not sufficient.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..layers import trace
+from ..methods.base import model_output
+from ..hooks import eval_mode
+from ..targets import TargetSpec, default_target, parse_target
+from ._common import check_batch, derive_seed, generator
+from ._method import MethodSpec, resolve_method
+from .similarity import spearman, ssim
+
+MODES = ("cascading", "independent")
+
+
+def parameter_layers(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> list[str]:
+    """Names of the modules holding parameters of their own, in the order they run (traced with an
+    input of `input_shape`, C x H x W) or, without a shape, in registration order."""
+    own = {n: m for n, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))}
+    if input_shape is None:
+        return list(own)
+    ran = [info.name for info in trace(model, tuple(input_shape)) if info.name in own]
+    return ran + [n for n in own if n not in ran]  # modules the trace cannot see (not leaves) last
+
+
+def randomize_layer(model: nn.Module, name: str, seed: int = 0) -> None:
+    """Replace the own parameters of module `name` of `model` (in place: pass a copy) with seeded Gaussian draws."""
+    module = dict(model.named_modules())[name]
+    with torch.no_grad():
+        for pname, p in module.named_parameters(recurse=False):
+            flat = p.detach().float().flatten()
+            spread = flat.std().item() if flat.numel() > 1 else 0.0
+            if not spread > 0:
+                spread = flat.abs().mean().item() or 0.01
+            draw = torch.randn(p.shape, generator=generator(seed, "sanity", name, pname)) * spread
+            p.copy_(draw.to(p))
+
+
+def randomized(model: nn.Module, names: list[str], seed: int = 0) -> nn.Module:
+    """A deep copy of `model` with the layers `names` randomised."""
+    twin = copy.deepcopy(model)
+    for name in names:
+        randomize_layer(twin, name, seed)
+    return twin
+
+
+@dataclass
+class SanityResult:
+    """One mode's results for a batch: stages[i] names the layer(s) randomised at stage i ("+" joins
+    a cascade), spearman and ssim are stages x B, threshold the pass line."""
+
+    mode: str
+    stages: list[str]
+    spearman: torch.Tensor
+    ssim: torch.Tensor
+    threshold: float
+    layers: list[str] = field(default_factory=list)
+
+    @property
+    def final_spearman(self) -> torch.Tensor:
+        """Per image, after the last stage (cascading: every layer random)."""
+        return self.spearman[-1]
+
+    @property
+    def final_ssim(self) -> torch.Tensor:
+        return self.ssim[-1]
+
+    @property
+    def passed(self) -> bool:
+        """Maps changed: mean Spearman at the last stage below the threshold."""
+        return bool(self.final_spearman.float().nanmean() < self.threshold)
+
+
+def sanity_check(model: nn.Module, x: torch.Tensor, method: MethodSpec, target: TargetSpec = None, *,
+                 mode: str = "cascading", layers: list[str] | None = None, threshold: float = 0.5, seed: int = 0,
+                 maps: torch.Tensor | None = None) -> SanityResult:
+    """Randomise `model`'s layers (a copy) and compare `method`'s maps of x with the trained model's.
+
+    method: a name, (name, options), callable or Method (see `_method`). layers: the parameterised
+    layers to randomise, in forward order (default: all, traced on x). maps: the trained model's
+    maps when already computed.
+    """
+    if mode not in MODES:
+        raise ValueError(f"sanity mode must be one of {', '.join(MODES)}, got {mode!r}")
+    x = check_batch(x)
+    method = resolve_method(method)
+    names = list(layers) if layers is not None else parameter_layers(model, tuple(x.shape[1:]))
+    if not names:
+        raise ValueError("the model has no parameterised layer to randomise")
+    known = dict(model.named_modules())
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise ValueError(f"no layer named {', '.join(map(repr, missing))}; parameterised layers: "
+                         + ", ".join(parameter_layers(model)))
+    with torch.no_grad(), eval_mode(model):
+        output = model_output(model(x))
+    spec = parse_target(target)
+    fixed = (spec if spec is not None else default_target(output)).fix(output)
+    if maps is None:
+        maps = method(model, x, fixed, seed)
+    if mode == "cascading":
+        top_down = names[::-1]
+        plans = [top_down[:i + 1] for i in range(len(top_down))]
+        stages = [top_down[i] if i == 0 else "+" + top_down[i] for i in range(len(top_down))]
+    else:
+        plans = [[n] for n in names]
+        stages = list(names)
+    rho, sim = [], []
+    twin = copy.deepcopy(model) if mode == "cascading" else None
+    for i, plan in enumerate(plans):
+        if mode == "cascading":
+            randomize_layer(twin, plan[-1], seed)   # one more layer on the same copy
+            current = twin
+        else:
+            current = randomized(model, plan, seed)
+        new = method(current, x, fixed, derive_seed(seed, "sanity", mode, i))
+        rho.append(spearman(maps, new))
+        sim.append(ssim(maps.clamp(0, 1), new.clamp(0, 1)))
+    return SanityResult(mode, stages, torch.stack(rho).cpu(), torch.stack(sim).cpu(), float(threshold), names)
