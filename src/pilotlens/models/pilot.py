@@ -202,11 +202,18 @@ class Pilot:
             self.model.eval()
             with torch.no_grad():
                 y = self.forward(x)
-                decode = getattr(self.model, "decode", None)
-                if callable(decode):
-                    y = decode(y)
         finally:
             self.model.train(training)
+        return self.named(y)
+
+    def named(self, output: torch.Tensor) -> dict[str, np.ndarray]:
+        """A raw B x K output (what `forward` and explainers give) as {output name: values}, decoded
+        when the model has a `decode` method."""
+        y = output.detach()
+        decode = getattr(self.model, "decode", None)
+        if callable(decode):
+            with torch.no_grad():
+                y = decode(y)
         y = y.float().cpu().numpy()
         if len(self.outputs) == 1 and y.shape[1] != 1:
             return {self.outputs[0]: y}
