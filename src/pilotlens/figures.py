@@ -9,7 +9,7 @@ import numpy as np
 from .data.frame import Frame
 from .models.pilot import Pilot
 from .pipeline import FrameExplainer, Look, batches
-from .render import draw, grid, save_png
+from .render import grid, save_png
 
 
 def explain_to_pngs(pilot: Pilot, frames: Sequence[Frame], out_dir: str | Path, methods: Sequence[str], *,
@@ -46,8 +46,7 @@ def grid_figure(pilots: dict[str, Pilot], frames: Sequence[Frame], methods: Sequ
         finally:
             explain.close()
         for m in methods:
-            kw = {"colormap": look.colormap} if look.view != "mask" else {}
-            columns.append([draw(look.view, f.image, maps[m][i], **kw) for i, f in enumerate(frames)])
+            columns.append([look.draw(f.image, maps[m][i]) for i, f in enumerate(frames)])
             titles.append(m if len(pilots) == 1 else (model_name if len(methods) == 1 else f"{model_name}: {m}"))
     rows = [[col[i] for col in columns] for i in range(len(frames))]
     row_titles = [Path(f.source).name if f.source else f"#{f.index}" for f in frames]

@@ -94,13 +94,16 @@ class Look:
             tiles.append(gauge(frame.image))
             titles.append(f"#{frame.index}")
         for name, m in maps.items():
-            kw = {"colormap": self.colormap} if self.view != "mask" else {}
-            if self.view == "overlay":
-                kw["alpha"] = self.alpha
-            tile = draw(self.view, frame.image, m, **kw)
+            tile = self.draw(frame.image, m)
             tiles.append(tile if self.show_input else gauge(tile))
             titles.append(name)
         return panels(tiles, titles, scale=self.scale)
+
+    def draw(self, image: np.ndarray, map01: np.ndarray) -> np.ndarray:
+        """One map drawn on its frame in this look's view (each view takes only the settings it uses)."""
+        kw = {"overlay": {"colormap": self.colormap, "alpha": self.alpha},
+              "saliency": {"colormap": self.colormap}}.get(self.view, {})
+        return draw(self.view, image, map01, **kw)
 
     def _gauge(self, frame: Frame, prediction: dict[str, float]) -> Callable[[np.ndarray], np.ndarray]:
         if not self.gauge:
