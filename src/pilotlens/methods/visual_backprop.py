@@ -50,9 +50,20 @@ class Step:
 
 
 def scale_up(m: torch.Tensor, step: Step) -> torch.Tensor:
-    """Spread each cell of m (B x 1 x h x w) over the input pixels its kernel window covered."""
-    ones = torch.ones((1, 1, *step.kernel), dtype=m.dtype, device=m.device)
-    full = F.conv_transpose2d(m, ones, stride=step.stride, dilation=step.dilation)
+    """Spread each cell of m (B x 1 x h x w) over the input pixels its kernel window covered.
+
+    This is a transposed convolution with an all-ones kernel. The kernel is separable, so it is done
+    as k strided adds along each axis: on CPU that is several times faster than conv_transpose2d on
+    one channel, and exactly the same sums.
+    """
+    (kh, kw), (sh, sw), (dh, dw) = step.kernel, step.stride, step.dilation
+    B, C, h, w = m.shape
+    rows = m.new_zeros((B, C, h, (w - 1) * sw + dw * (kw - 1) + 1))
+    for b in range(kw):
+        rows[..., b * dw: b * dw + (w - 1) * sw + 1: sw] += m
+    full = m.new_zeros((B, C, (h - 1) * sh + dh * (kh - 1) + 1, rows.shape[-1]))
+    for a in range(kh):
+        full[..., a * dh: a * dh + (h - 1) * sh + 1: sh, :] += rows
     (H, W), (ph, pw) = step.in_size, step.padding
     out = full[..., ph:ph + H, pw:pw + W]
     return F.pad(out, (0, W - out.shape[-1], 0, H - out.shape[-2]))  # rows no window reached stay 0
