@@ -7,7 +7,9 @@ A method spec is one of
 * a pair (name, {options}), e.g. ("grad_cam", {"layer": "conv5"}): `layer` goes to the layer, the
   rest are the method's options;
 * a callable fn(model, x, target) -> B x H x W tensor (or a Saliency): any map at all, e.g. an edge
-  detector. Tensors are min-max normalised per image, as explainers' maps are;
+  detector. `target` is a pilotlens Target already frozen on the clean output (call it on the
+  model's output to get one score per image). Tensors are min-max normalised per image, as
+  explainers' maps are;
 * an Explainer subclass.
 
 `resolve_methods` turns a list (or a {label: spec} dict) into `Method`s with distinct labels.
@@ -72,7 +74,11 @@ class Method:
         try:
             maps = self.compute(model, x, target, seed)
         except (ValueError, TypeError, RuntimeError) as exc:
-            raise type(exc)(f"method {self.label!r}: {exc}") from exc
+            try:
+                named = type(exc)(f"method {self.label!r}: {exc}")
+            except Exception:  # an exception type that wants other arguments: let it through as it is
+                raise exc from None
+            raise named from exc
         if isinstance(maps, Saliency):
             maps = maps.maps
         if not isinstance(maps, torch.Tensor):
@@ -143,7 +149,8 @@ def resolve_method(spec: MethodSpec, label: str | None = None) -> Method:
 def resolve_methods(specs: MethodSpec | Iterable[MethodSpec] | Mapping[str, MethodSpec],
                     add_random: bool = True) -> list[Method]:
     """A list (or {label: spec}) of specs -> Methods with distinct labels, "random" last unless given."""
-    if isinstance(specs, (str, tuple, Method)) or callable(specs) and not isinstance(specs, Mapping):
+    pair = isinstance(specs, tuple) and len(specs) == 2 and isinstance(specs[1], Mapping)
+    if pair or isinstance(specs, (str, Method)) or (callable(specs) and not isinstance(specs, Mapping)):
         specs = [specs]
     if isinstance(specs, Mapping):
         methods = [resolve_method(s, str(k)) for k, s in specs.items()]
@@ -157,3 +164,17 @@ def resolve_methods(specs: MethodSpec | Iterable[MethodSpec] | Mapping[str, Meth
     if add_random and RANDOM not in labels:
         methods.append(resolve_method(RANDOM))
     return methods
+
+
+def applicable_methods(model: nn.Module, x: torch.Tensor, target: TargetSpec = None) -> list[str]:
+    """The registered methods that explain this model: each is tried on the first image of x, and
+    those that cannot (no global-average-pool head for cam, no conv layer, ...) are left out."""
+    names = []
+    for name in sorted(REGISTRY):
+        try:
+            resolve_method(name)(model, x[:1], target, 0)
+        except (ValueError, TypeError, RuntimeError, NotImplementedError):
+            continue
+        names.append(name)
+    return names
+

@@ -58,16 +58,17 @@ def road_plot(path: Path, fractions: np.ndarray, morf: dict[str, np.ndarray], le
     return path
 
 
-def sanity_plot(path: Path, stages: list[str], spearman: dict[str, np.ndarray], threshold: float) -> Path:
-    """Mean Spearman per cascading stage (top layer first) per method."""
+def sanity_plot(path: Path, stages: list[str], spearman: dict[str, np.ndarray], threshold: float,
+                mode: str = "cascading") -> Path:
+    """Mean Spearman per stage (cascading: top layer first; independent: one layer each) per method."""
     fig, (ax,) = _figure(1)
     xs = np.arange(len(stages) + 1)
     for label, rho in spearman.items():
-        ax.plot(xs, np.r_[1.0, np.nanmean(rho, axis=1)], "o-", markersize=3, label=label,
-                color="0.45" if label == "random" else None)
+        ax.plot(xs, np.r_[1.0, np.nanmean(rho, axis=1)], "o-" if mode == "cascading" else "o", markersize=3,
+                label=label, color="0.45" if label == "random" else None)
     ax.axhline(threshold, color="k", linewidth=0.8, linestyle=":")
     ax.set_xticks(xs, ["trained"] + stages, rotation=60, ha="right", fontsize=7)
-    ax.set_title("sanity: cascading randomisation", fontsize=10)
+    ax.set_title(f"sanity: {mode} randomisation", fontsize=10)
     ax.set_ylabel("Spearman with the trained model's map")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -7,8 +7,10 @@
 
 Images go through the model `batch_size` at a time; each method's maps are computed once per batch
 and every metric reads them (sanity and robustness explain again, on a randomised copy or a
-perturbed image). Every random choice is seeded from `seed` (and the batch, method and metric), so
-a run is repeatable.
+perturbed image). Every random choice is seeded from `seed`, the batch and the metric, so a run is
+repeatable and every method meets the same perturbations, noise and tie-break orders (the `random`
+maps also depend on the method's label). methods=None scores every registered method that runs on
+the model.
 
 Columns (direction: higher or lower is better; "ref": a reference, not a score):
 
@@ -30,6 +32,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -43,7 +46,7 @@ from ..data.source import Source
 from ..targets import Index, TargetSpec
 from . import _plots
 from ._common import KINDS, Tracker, check_batch, derive_seed
-from ._method import Method, MethodSpec, resolve_methods
+from ._method import Method, MethodSpec, applicable_methods, resolve_methods
 from .deletion import deletion, insertion
 from .localisation import localisation, masks_to_input
 from .road import road
@@ -53,7 +56,6 @@ from .shift import shift_test
 
 METRICS = ("deletion", "insertion", "road", "shift", "sanity", "localisation", "robustness")
 ALIASES = {"localization": "localisation", "roar": "road", "shift_test": "shift"}
-DEFAULT_METHODS = ("gradient", "grad_cam")
 
 
 @dataclass
@@ -183,7 +185,8 @@ def _subject(pilot_or_model, frames_or_x, masks, max_frames: int | None, want_ma
         if max_frames is not None:
             x = x[:max_frames]
         p = next(model.parameters(), None)
-        x = x.detach().to(device=p.device if p is not None else x.device)
+        if p is not None:
+            x = x.detach().to(device=p.device, dtype=p.dtype if p.is_floating_point() else x.dtype)
         subject = _Subject(model, pilot, x, None, [f"image {i}" for i in range(x.shape[0])])
     else:
         if pilot is None:
@@ -202,10 +205,9 @@ def _target(target: TargetSpec, pilot) -> TargetSpec:
     """A Pilot's output name -> its column; no target -> the pilot's default target, if it has one."""
     if target is None and pilot is not None and pilot.default_target is not None:
         target = pilot.default_target
-    if isinstance(target, str) and pilot is not None and target in pilot.outputs and len(pilot.outputs) > 1:
-        return Index(pilot.outputs.index(target))
     if isinstance(target, str) and pilot is not None and target in pilot.outputs:
-        return Index(0)
+        # one name for the whole output (e.g. "logits"): the model's default (its column, or the argmax class)
+        return Index(pilot.outputs.index(target)) if len(pilot.outputs) > 1 else None
     return target
 
 
@@ -243,7 +245,9 @@ class Report:
     sanity_stages: list[str] = field(default_factory=list)
     sanity_spearman: dict[str, np.ndarray] = field(default_factory=dict)
     sanity_threshold: float = 0.5
+    sanity_mode: str = "cascading"
     sanity_passed: dict[str, bool] = field(default_factory=dict)
+    flat_maps: dict[str, int] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
     def summary(self, method: str, column: str) -> tuple[float, float, int]:
@@ -282,30 +286,58 @@ class Report:
             writer.writerow({**r, "mean": f"{r['mean']:.6g}", "std": f"{r['std']:.6g}"})
         return buf.getvalue()
 
-    def to_markdown(self) -> str:
-        arrow = {"higher": " ↑", "lower": " ↓", "ref": " (ref)"}
-        head = ["method"] + [c.name + arrow[c.better] for c in self.columns]
-        lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * len(self.columns)) + "|"]
+    def _cell(self, method: str, column: str) -> str:
+        mean, std, _ = self.summary(method, column)
+        return f"{_fmt(mean)} ± {_fmt(std)}" if math.isfinite(mean) else "n/a"
+
+    def _section(self, title: str, columns: list[Column], heads: list[str], extra: list[list[str]] = ()) -> list[str]:
+        arrow = {"higher": " ↑", "lower": " ↓", "ref": ""}
+        lines = [f"### {title}", "", "| method | " + " | ".join(h + arrow[c.better] for h, c in zip(heads, columns)) + " |",
+                 "|---|" + "---:|" * len(columns)]
         for m in self.methods:
-            cells = [m]
-            for c in self.columns:
-                mean, std, _ = self.summary(m, c.name)
-                cell = f"{_fmt(mean)} ± {_fmt(std)}" if math.isfinite(mean) else "n/a"
+            cells = [self._cell(m, c.name) for c in columns]
+            for i, c in enumerate(columns):
                 if c.name == "sanity_spearman" and m in self.sanity_passed:
-                    cell += " pass" if self.sanity_passed[m] else " FAIL"
-                cells.append(cell)
-            lines.append("| " + " | ".join(cells) + " |")
-        notes = [f"{self.images} images, {self.kind} ({self.target}), seed {self.seed}; mean ± std over images; "
-                 "↑ higher is better, ↓ lower is better."]
-        if self.sanity_passed:
-            notes.append(f"sanity: a method passes when its mean Spearman with every layer randomised is below "
-                         f"{self.sanity_threshold:g}.")
-        return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
+                    cells[i] += " pass" if self.sanity_passed[m] else " FAIL"
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines += ["| " + " | ".join(row) + " |" for row in extra]
+        return lines + [""]
+
+    def to_markdown(self) -> str:
+        """One table per kind of metric (methods as rows), mean ± std over the images."""
+        by = lambda *metrics: [c for c in self.columns if c.metric in metrics]  # noqa: E731
+        out = [f"{self.images} images, {self.kind} ({self.target}), seed {self.seed}; mean ± std over the images; "
+               "↑ higher is better, ↓ lower is better.", ""]
+        faith = by("deletion", "insertion", "road", "shift")
+        if faith:
+            out += self._section("Faithfulness", faith, [c.name for c in faith])
+        sanity = by("sanity")
+        if sanity:
+            when = "with every layer randomised" if self.sanity_mode == "cascading" else "averaged over single-layer randomisations"
+            out += self._section(f"Sanity ({self.sanity_mode} randomisation)", sanity, [c.name[7:] for c in sanity])
+            out += [f"Spearman and SSIM with the trained model's maps {when}; a method passes below "
+                    f"{self.sanity_threshold:g} (Spearman).", ""]
+        loc = [c for c in by("localisation") if c.better != "ref"]
+        if loc:
+            share = ["uniform map (mask share)"] + [self._cell(self.methods[0], "mask_share:" + c.name.split(":", 1)[1])
+                                                   if c.name.startswith("energy:") else "" for c in loc]
+            out += self._section("Localisation", loc, [c.name for c in loc], [share])
+        rob = [c for c in by("robustness") if c.better != "ref"]
+        if rob:
+            change = ["model output change"] + [self._cell(self.methods[0], "output_change:" + c.name.split(":", 1)[1])
+                                                for c in rob]
+            out += self._section("Robustness (map change = 1 - similarity)", rob,
+                                 [c.name.split(":", 1)[1] for c in rob], [change])
+        flat = [f"{m} ({k} of {self.images})" for m, k in self.flat_maps.items() if k]
+        if flat:
+            out += ["Flat maps (one value everywhere: they rank no pixel, so their scores say nothing): "
+                    + ", ".join(flat) + ".", ""]
+        return "\n".join(out)
 
     def to_json(self) -> dict[str, Any]:
         return {"images": self.images, "kind": self.kind, "target": self.target, "seed": self.seed,
-                "rows": self.rows(), "sanity_passed": self.sanity_passed,
-                "sanity": {"stages": self.sanity_stages, "threshold": self.sanity_threshold,
+                "rows": self.rows(), "sanity_passed": self.sanity_passed, "flat_maps": self.flat_maps,
+                "sanity": {"mode": self.sanity_mode, "stages": self.sanity_stages, "threshold": self.sanity_threshold,
                            "spearman": {m: np.nanmean(v, axis=1).tolist() for m, v in self.sanity_spearman.items()}},
                 "curves": {metric: {"fractions": self.fractions[metric].tolist(),
                                     **{m: np.nanmean(c, axis=0).tolist() for m, c in per.items()}}
@@ -325,6 +357,7 @@ class _Collector:
         self.sanity: dict[str, list[np.ndarray]] = {}
         self.stages: list[str] = []
         self.threshold = 0.5
+        self.sanity_mode = "cascading"
 
     def add(self, method: str, metric: str, column: str, better: str, values: torch.Tensor | np.ndarray) -> None:
         self.columns.setdefault(column, Column(column, metric, better))
@@ -357,10 +390,10 @@ def _run_metric(name: str, method: Method, model, xb, maps, tracker: Tracker, op
         col.add(label, name, "shift", "higher", res.score)
     elif name == "sanity":
         res = sanity_check(model, xb, method, tracker.target, maps=maps, seed=seed, **opts)
-        col.add(label, name, "sanity_spearman", "lower", res.final_spearman)
-        col.add(label, name, "sanity_ssim", "lower", res.final_ssim)
+        col.add(label, name, "sanity_spearman", "lower", res.score_spearman)
+        col.add(label, name, "sanity_ssim", "lower", res.score_ssim)
         col.sanity.setdefault(label, []).append(res.spearman.numpy())
-        col.stages, col.threshold = res.stages, res.threshold
+        col.stages, col.threshold, col.sanity_mode = res.stages, res.threshold, res.mode
     elif name == "localisation":
         masks = {k: v[rows].to(maps.device) for k, v in subject.masks.items()}
         res = localisation(maps, masks, **opts)
@@ -377,7 +410,7 @@ def _run_metric(name: str, method: Method, model, xb, maps, tracker: Tracker, op
             col.add(label, name, f"output_change:{p}", "ref", res.output_change[p])
 
 
-def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mapping[str, MethodSpec] = DEFAULT_METHODS,
+def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mapping[str, MethodSpec] | None = None,
              metrics: Sequence[str] | None = None, masks=None, seed: int = 0, out_dir=None, progress: bool = True, *,
              target: TargetSpec = None, kind: str = "auto", batch_size: int = 8, model_batch: int = 64,
              max_frames: int | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -390,6 +423,7 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
                     batch B x H x W x 3.
     methods:        names ("grad_cam", "gradient:..." with options), (name, options) pairs, callables
                     fn(model, x, target) -> maps, or {label: spec}; "random" is always added.
+                    None: every registered method that runs on this model (tried on one image).
     metrics:        any of deletion, insertion, road, shift, sanity, localisation, robustness
                     (default: all, localisation only when there are masks).
     masks:          ground truth for localisation: {name: N x H x W} (frame or input resolution),
@@ -413,15 +447,19 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
     wants_loc = metrics is not None and any(
         ALIASES.get(str(m).lower(), str(m).lower()) == "localisation" for m in ([metrics] if isinstance(metrics, str) else metrics))
     opts = _check_options(options)
-    method_list = resolve_methods(methods)
+    if methods is not None:
+        method_list = resolve_methods(methods)   # bad names fail before any frame is read
     subject = _subject(pilot_or_model, frames_or_x, masks, max_frames, wants_loc or metrics is None)
     chosen = _check_metrics(metrics, subject.masks is not None)
     target = _target(target, subject.pilot)
+    if methods is None:
+        method_list = resolve_methods(applicable_methods(subject.model, subject.batch(slice(0, 1)), target))
     model = subject.model
     n = len(subject)
     starts = list(range(0, n, int(batch_size)))
     col = _Collector()
     shown: dict[str, list[np.ndarray]] = {m.label: [] for m in method_list}
+    flat_maps = {m.label: 0 for m in method_list}
     kinds, labels = set(), set()
     from tqdm.auto import tqdm
 
@@ -436,12 +474,14 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
             labels.add(tracker.label)
             for method in method_list:
                 maps = method(model, xb, tracker.target, derive_seed(seed, "maps", method.label, bi))
+                flat = maps.flatten(1)
+                flat_maps[method.label] += int((flat.amax(1) == flat.amin(1)).sum())
                 if len(shown[method.label]) < examples:
                     shown[method.label].extend(list(maps[:examples - len(shown[method.label])].cpu().numpy()))
                 for name in chosen:
                     bar.set_postfix_str(f"{method.label}: {name}", refresh=False)
                     _run_metric(name, method, model, xb, maps, tracker, opts.get(name, {}),
-                                derive_seed(seed, name, method.label, bi), subject, rows, col, int(model_batch))
+                                derive_seed(seed, name, bi), subject, rows, col, int(model_batch))
                     bar.update(1)
     finally:
         bar.close()
@@ -451,12 +491,25 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
                     kind="/".join(sorted(kinds)), target="/".join(sorted(labels)), seed=int(seed),
                     fractions=col.fractions,
                     curves={k: {m: np.concatenate(c) for m, c in per.items()} for k, per in col.curves.items()},
-                    sanity_stages=col.stages, sanity_threshold=col.threshold,
-                    sanity_spearman={m: np.concatenate(v, axis=1) for m, v in col.sanity.items()})
-    report.sanity_passed = {m: bool(np.nanmean(v[-1]) < col.threshold) for m, v in report.sanity_spearman.items()}
+                    sanity_stages=col.stages, sanity_threshold=col.threshold, sanity_mode=col.sanity_mode,
+                    sanity_spearman={m: np.concatenate(v, axis=1) for m, v in col.sanity.items()},
+                    flat_maps=flat_maps)
+    report.sanity_passed = {m: bool(report.summary(m, "sanity_spearman")[0] < col.threshold)
+                            for m in report.sanity_spearman}
     if out_dir is not None:
         report.files = write_report(report, out_dir, subject, shown, examples)
     return report
+
+
+def _finite(value):
+    """JSON without NaN: a missing number becomes null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def write_report(report: Report, out_dir, subject: _Subject | None = None,
@@ -466,20 +519,28 @@ def write_report(report: Report, out_dir, subject: _Subject | None = None,
     out.mkdir(parents=True, exist_ok=True)
     files = []
     for name, text in (("results.csv", report.to_csv()), ("results.md", report.to_markdown()),
-                       ("results.json", json.dumps(report.to_json(), indent=1, allow_nan=True))):
+                       ("results.json", json.dumps(_finite(report.to_json()), indent=1, allow_nan=False))):
         (out / name).write_text(text, encoding="utf-8")
         files.append(out / name)
+    try:
+        import matplotlib  # noqa: F401  (the plots extra)
+    except ImportError:
+        warnings.warn("matplotlib is not installed: no curve plots (pip install 'pilotlens[plots]'); "
+                      "the tables and examples.png are written", stacklevel=2)
+        plots = False
+    else:
+        plots = True
     ylabel = "class probability" if report.kind == "classification" else "closeness to the clean output"
     panels = [(f"{k} (AUC {'lower' if k == 'deletion' else 'higher'} is better)", f"fraction of pixels {k[:-3]}ed",
                report.fractions[k], report.curves[k], ylabel) for k in ("deletion", "insertion") if k in report.curves]
-    if panels:
+    if plots and panels:
         files.append(_plots.curve_plot(out / "curves.png", panels))
-    if "road_morf" in report.curves:
+    if plots and "road_morf" in report.curves:
         files.append(_plots.road_plot(out / "road.png", report.fractions["road_morf"], report.curves["road_morf"],
                                       report.curves["road_lerf"], ylabel))
-    if report.sanity_spearman:
+    if plots and report.sanity_spearman:
         files.append(_plots.sanity_plot(out / "sanity.png", report.sanity_stages, report.sanity_spearman,
-                                        report.sanity_threshold))
+                                        report.sanity_threshold, report.sanity_mode))
     if subject is not None and shown and examples > 0:
         k = min(examples, len(subject))
         if subject.images is not None:
@@ -490,3 +551,24 @@ def write_report(report: Report, out_dir, subject: _Subject | None = None,
             maps = {m: vs[:k] for m, vs in shown.items()}
         files.append(_plots.examples_png(out / "examples.png", images, maps, subject.names[:k]))
     return files
+
+
+def evaluate_source(pilot, source, methods: Sequence[MethodSpec] | None = None, metrics: Sequence[str] | None = None,
+                    out_dir=None, seed: int = 0, batch_size: int = 8, progress: bool = True,
+                    max_frames: int | None = 100, **kwargs: Any) -> Report:
+    """What `pilotlens evaluate` runs: `evaluate` on a pilot and a source (at most `max_frames` frames,
+    said on stderr when the source has more), then the tables printed and the files listed.
+    Other keyword arguments go to `evaluate` (target, kind, masks, model_batch, options, examples)."""
+    import sys
+
+    known = source.length() if isinstance(source, Source) else None
+    if max_frames is not None and (known is None or known > max_frames):
+        print(f"pilotlens evaluate: scoring at most the first {max_frames} frames of the input (choose others with "
+              "--start/--end/--step)", file=sys.stderr)
+    report = evaluate(pilot, source, methods=methods, metrics=metrics, seed=seed, out_dir=out_dir, progress=progress,
+                      batch_size=batch_size, max_frames=max_frames, **kwargs)
+    print(report)
+    if report.files:
+        print(f"wrote {', '.join(p.name for p in report.files)} to {Path(out_dir)}")
+    return report
+

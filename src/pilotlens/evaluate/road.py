@@ -9,10 +9,12 @@ pixels K that is the sparse linear system, per channel,
     sum_n w(p, n) * v_p - sum_{n in U} w(p, n) * v_n = sum_{n in K} w(p, n) * x_n     (p in U)
 
 a graph Laplacian with the kept pixels as boundary values: symmetric positive definite whenever one
-pixel is kept. It is solved here with conjugate gradients (Jacobi preconditioned), matrix free (a
-3x3 convolution per step), every image, fraction and channel of a batch at once, until each system's
-relative residual is below `tol`. Then Gaussian noise of std `noise` x (the channel's std over the
-image) is added to the removed pixels.
+pixel is kept. scipy is not a dependency, so it is solved here with conjugate gradients (Jacobi
+preconditioned), matrix free (a 3x3 stencil per step), every image, fraction and channel of a batch
+at once, until each system's relative residual is below `tol` (1e-4) or after 4 (H + W) steps; the
+first guess is the same problem solved on grids of half, quarter, ... the size (kept pixels averaged
+per 2 x 2 block), upsampled. Then Gaussian noise of std `noise` x (the channel's std over the image)
+is added to the removed pixels; MoRF and LeRF get the same noise, so their difference is paired.
 
 Fractions f of the pixels are removed most relevant first (MoRF) and least relevant first (LeRF),
 ties in a seeded random order. The tracked value is a classifier's probability of its clean class
@@ -168,10 +170,11 @@ def road(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetSp
     nf = len(fr)
     ranks = {"morf": pixel_ranks(maps, generator(seed, "road", "order")),
              "lerf": pixel_ranks(maps, generator(seed, "road", "order"), descending=False)}
-    gen = generator(seed, "road", "noise")
     channel_std = x.std(dim=(2, 3), keepdim=True)
 
     def job_maker(order):
+        gen = generator(seed, "road", "noise")   # the same noise for both orders: paired curves
+
         def make(jobs):
             jobs = jobs.to(x.device)
             rows, f = jobs // nf, jobs % nf

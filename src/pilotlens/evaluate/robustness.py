@@ -10,7 +10,7 @@ obstacle    a box `strength` x the image width wide (0.6 as tall), at a seeded r
             around the box. A good driver ignores nothing on the road; a map should at least show
             whether the model saw the box.
 noise       Gaussian noise of std strength x the value range, clipped to the range.
-shift       the image moved round(strength x width) pixels to the right, edge repeated.
+shift       the image moved round(strength x width) pixels to the right (at least 1), edge repeated.
 
 With a Pilot and its frames, perturbations act on the camera frames (RGB 0..255, rounded back to
 uint8) and the pilot prepares them again; the shift always acts on the model input, so that the map
@@ -50,9 +50,9 @@ DEFAULT_STRENGTHS = {"brightness": 0.2, "shadow": 0.5, "obstacle": 0.15, "noise"
 SIMILARITIES = ("spearman", "ssim")
 
 
-def _grid(n: int, h: int, w: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    ys = torch.arange(h, device=device, dtype=torch.float32).view(1, h, 1).expand(n, h, w)
-    xs = torch.arange(w, device=device, dtype=torch.float32).view(1, 1, w).expand(n, h, w)
+def _grid(n: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    ys = torch.arange(h, dtype=torch.float32).view(1, h, 1).expand(n, h, w)
+    xs = torch.arange(w, dtype=torch.float32).view(1, 1, w).expand(n, h, w)
     return ys, xs
 
 
@@ -77,7 +77,7 @@ def shadow(images: torch.Tensor, strength: float, gen: torch.Generator, lo, hi) 
     cy, cx = (0.45 + 0.45 * u[:, 0]) * h, (0.2 + 0.6 * u[:, 1]) * w       # a point of the band's centre line
     angle = (u[:, 2] - 0.5) * (2 * math.pi / 3)                            # within 60 degrees of horizontal
     half = (0.06 + 0.1 * u[:, 3]) * max(h, w)
-    ys, xs = _grid(n, h, w, "cpu")
+    ys, xs = _grid(n, h, w)
     dist = ((ys - cy.view(-1, 1, 1)) * torch.cos(angle).view(-1, 1, 1)
             - (xs - cx.view(-1, 1, 1)) * torch.sin(angle).view(-1, 1, 1)).abs()
     inside = (dist <= half.view(-1, 1, 1))[:, None].to(images.device)
@@ -114,7 +114,9 @@ PERTURBATIONS: dict[str, Callable] = {"brightness": brightness, "shadow": shadow
 
 
 def shift_pixels(strength: float, width: int) -> int:
-    return int(round(strength * width))
+    """round(strength x width), at least one pixel for any non-zero strength."""
+    d = int(round(strength * width))
+    return d if d != 0 or strength == 0 else (1 if strength > 0 else -1)
 
 
 def perturb(images: torch.Tensor, name: str, strength: float, gen: torch.Generator, lo=0.0, hi=1.0) -> torch.Tensor:

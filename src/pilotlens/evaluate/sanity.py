@@ -15,8 +15,9 @@ model's output (the same class, the same steering side).
 
 Each stage's maps are compared with the trained model's maps by Spearman rank correlation and SSIM
 (`similarity`), per image. A method **passes** when its maps change: the mean Spearman once every
-layer is randomised (the last cascading stage) is below `threshold` (0.5 by default; Adebayo et al.
-read the curves by eye, 0.5 is the line where half the rank agreement is gone). A map that ignores
+layer is randomised (the last cascading stage; in independent mode, the mean over the layers) is
+below `threshold` (0.5 by default; Adebayo et al. read the curves by eye, 0.5 is the line where
+half the rank agreement is gone). A map that ignores
 the model (an edge detector) stays at 1 and fails. The `random` baseline passes by construction:
 sanity checks are necessary, not sufficient.
 """
@@ -83,18 +84,18 @@ class SanityResult:
     layers: list[str] = field(default_factory=list)
 
     @property
-    def final_spearman(self) -> torch.Tensor:
-        """Per image, after the last stage (cascading: every layer random)."""
-        return self.spearman[-1]
+    def score_spearman(self) -> torch.Tensor:
+        """Per image: cascading, after the last stage (every layer random); independent, the mean over layers."""
+        return self.spearman[-1] if self.mode == "cascading" else self.spearman.mean(dim=0)
 
     @property
-    def final_ssim(self) -> torch.Tensor:
-        return self.ssim[-1]
+    def score_ssim(self) -> torch.Tensor:
+        return self.ssim[-1] if self.mode == "cascading" else self.ssim.mean(dim=0)
 
     @property
     def passed(self) -> bool:
-        """Maps changed: mean Spearman at the last stage below the threshold."""
-        return bool(self.final_spearman.float().nanmean() < self.threshold)
+        """The maps changed: the mean of `score_spearman` is below the threshold."""
+        return bool(self.score_spearman.float().nanmean() < self.threshold)
 
 
 def sanity_check(model: nn.Module, x: torch.Tensor, method: MethodSpec, target: TargetSpec = None, *,

@@ -1,0 +1,103 @@
+import pytest
+import torch
+
+from pilotlens.evaluate import linear_impute, noisy_linear_impute, road
+
+from .helpers import LeftHalf, half_maps, images, uniform_maps
+
+B = 6
+WEIGHTS = {(-1, -1): 1 / 12, (-1, 0): 1 / 6, (-1, 1): 1 / 12, (0, -1): 1 / 6, (0, 1): 1 / 6, (1, -1): 1 / 12,
+           (1, 0): 1 / 6, (1, 1): 1 / 12}
+
+
+def dense_impute(x, removed):
+    """ROAD's linear system built and solved densely, pixel by pixel: the reference."""
+    out = x.clone()
+    _, c, h, w = x.shape
+    for i in range(x.shape[0]):
+        unknown = [(a, b) for a in range(h) for b in range(w) if removed[i, a, b]]
+        pos = {p: j for j, p in enumerate(unknown)}
+        A = torch.zeros(len(unknown), len(unknown), dtype=torch.float64)
+        rhs = torch.zeros(len(unknown), c, dtype=torch.float64)
+        for j, (a, b) in enumerate(unknown):
+            for (da, db), wt in WEIGHTS.items():
+                aa, bb = a + da, b + db
+                if 0 <= aa < h and 0 <= bb < w:
+                    A[j, j] += wt
+                    if (aa, bb) in pos:
+                        A[j, pos[(aa, bb)]] -= wt
+                    else:
+                        rhs[j] += wt * x[i, :, aa, bb]
+        v = torch.linalg.solve(A, rhs)
+        for j, (a, b) in enumerate(unknown):
+            out[i, :, a, b] = v[j]
+    return out
+
+
+def test_linear_imputation_solves_the_roads_system():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 9, 12, generator=g, dtype=torch.float64)
+    removed = torch.rand(2, 9, 12, generator=g) < 0.6
+    removed[1, 2:8, 3:10] = True  # a large hole as well
+    torch.testing.assert_close(linear_impute(x, removed, tol=1e-12), dense_impute(x, removed), atol=1e-9, rtol=0)
+    # kept pixels are never touched
+    out = linear_impute(x, removed)
+    assert torch.equal(out[~removed[:, None].expand_as(x)], x[~removed[:, None].expand_as(x)])
+
+
+def test_imputation_of_a_flat_or_linear_image_is_exact():
+    flat = torch.full((1, 3, 20, 20), 0.4)
+    removed = torch.zeros(1, 20, 20, dtype=torch.bool)
+    removed[0, 3:17, 2:18] = True
+    torch.testing.assert_close(linear_impute(flat, removed), flat)
+    ramp = torch.linspace(0, 1, 20).view(1, 1, 1, 20).expand(1, 3, 20, 20).contiguous()
+    torch.testing.assert_close(linear_impute(ramp, removed), ramp, atol=1e-3, rtol=0)
+
+
+def test_noise_only_on_removed_pixels_and_seeded():
+    x = torch.rand(1, 3, 10, 10)
+    removed = torch.zeros(1, 10, 10, dtype=torch.bool)
+    removed[0, 2:5, 2:5] = True
+    a = noisy_linear_impute(x, removed, 0.05, torch.Generator().manual_seed(1))
+    b = noisy_linear_impute(x, removed, 0.05, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    keep = ~removed[:, None].expand_as(x)
+    assert torch.equal(a[keep], x[keep])
+    assert not torch.allclose(a, linear_impute(x, removed))
+    with pytest.raises(ValueError, match="at least one kept pixel"):
+        linear_impute(x, torch.ones(1, 10, 10, dtype=torch.bool))
+
+
+@pytest.fixture(scope="module")
+def setup():
+    return LeftHalf().eval(), images(B)
+
+
+def test_left_beats_random_beats_right(setup):
+    model, x = setup
+    left = road(model, x, half_maps(B, "left"))
+    right = road(model, x, half_maps(B, "right"))
+    rnd = road(model, x, uniform_maps(B, 1))
+    assert (left.score > right.score).all()
+    assert left.score.mean() > 0.2 > abs(rnd.score.mean()) and right.score.mean() < -0.2
+    assert left.morf_score.mean() < rnd.morf_score.mean() < right.morf_score.mean()
+    assert left.morf.shape == (B, 9) and left.fractions[0] == pytest.approx(0.1)
+
+
+def test_a_flat_map_scores_zero(setup):
+    # ties go in the same seeded order for MoRF and LeRF: the same pixels go, the curves coincide
+    model, x = setup
+    assert torch.equal(road(model, x, torch.zeros(B, 16, 16)).score, torch.zeros(B))
+
+
+def test_deterministic(setup):
+    model, x = setup
+    maps = uniform_maps(B, 2)
+    a, b = road(model, x, maps, seed=5, fractions=(0.2, 0.6)), road(model, x, maps, seed=5, fractions=(0.2, 0.6))
+    assert torch.equal(a.morf, b.morf) and torch.equal(a.lerf, b.lerf)
+
+
+def test_fractions_must_leave_pixels(setup):
+    model, x = setup
+    with pytest.raises(ValueError, match=r"fractions must be in \[0, 1\)"):
+        road(model, x, uniform_maps(B, 0), fractions=(0.5, 1.0))

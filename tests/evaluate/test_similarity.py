@@ -1,0 +1,69 @@
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pilotlens.evaluate import spearman, ssim
+from pilotlens.evaluate.similarity import average_ranks
+
+
+def test_identical_maps_correlate_perfectly():
+    a = torch.rand(3, 7, 9, dtype=torch.float64)
+    torch.testing.assert_close(spearman(a, a), torch.ones(3))
+    torch.testing.assert_close(spearman(a, a.exp() * 3), torch.ones(3))  # only the order counts
+
+
+def test_reversed_ranks_give_minus_one():
+    a = torch.arange(20.0).view(1, 4, 5)
+    torch.testing.assert_close(spearman(a, -a), -torch.ones(1))
+    torch.testing.assert_close(spearman(a, a.flip(-1).flip(-2)), -torch.ones(1))
+
+
+def test_a_hand_computed_case_with_ties():
+    # ranks of a: 0, 1.5, 1.5, 3; of b: 0, 1, 2, 3 -> Pearson of (-1.5, 0, 0, 1.5) and (-1.5, -.5, .5, 1.5)
+    a = torch.tensor([[[0.0, 1.0], [1.0, 2.0]]])
+    b = torch.tensor([[[0.0, 1.0], [2.0, 3.0]]])
+    assert average_ranks(a.flatten(1)).tolist() == [[0.0, 1.5, 1.5, 3.0]]
+    expected = (2.25 + 2.25) / np.sqrt((2.25 * 2) * (2.25 * 2 + 0.25 * 2))
+    assert spearman(a, b).item() == np.float32(expected)
+
+
+def test_constant_maps():
+    flat, varied = torch.zeros(1, 4, 4), torch.rand(1, 4, 4)
+    assert spearman(flat, flat).item() == 1.0
+    assert spearman(flat, varied).item() == 0.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=12, max_size=12),
+       st.lists(st.floats(-5, 5, allow_nan=False), min_size=12, max_size=12))
+def test_spearman_matches_numpy_pearson_of_average_ranks(xs, ys):
+    def ranks(v):
+        v = np.asarray(v)
+        return np.array([np.mean(np.flatnonzero(np.sort(v) == e)) for e in v])
+    a, b = torch.tensor(xs, dtype=torch.float64).view(1, 3, 4), torch.tensor(ys, dtype=torch.float64).view(1, 3, 4)
+    ra, rb = ranks(xs), ranks(ys)
+    if ra.std() == 0 or rb.std() == 0:
+        return
+    ref = np.corrcoef(ra, rb)[0, 1]
+    assert abs(spearman(a, b).item() - ref) < 1e-5
+    assert abs(spearman(a, b).item() - spearman(b, a).item()) < 1e-6
+
+
+def test_ssim_of_a_map_with_itself_is_one_and_less_otherwise():
+    a = torch.rand(2, 20, 24)
+    torch.testing.assert_close(ssim(a, a), torch.ones(2))
+    assert (ssim(a, torch.rand(2, 20, 24)) < 0.2).all()
+    assert (ssim(a, (a + 0.05 * torch.randn_like(a)).clamp(0, 1)) > ssim(a, 1 - a)).all()
+
+
+def test_ssim_by_hand_on_constant_maps():
+    # constant maps c and d: means c, d, no variance -> (2cd + C1) / (c^2 + d^2 + C1)
+    c, d, c1 = 0.2, 0.6, 0.01 ** 2
+    got = ssim(torch.full((1, 12, 12), c), torch.full((1, 12, 12), d))
+    assert abs(got.item() - (2 * c * d + c1) / (c * c + d * d + c1)) < 1e-6
+
+
+def test_ssim_on_maps_smaller_than_its_window():
+    a = torch.rand(1, 5, 6)
+    torch.testing.assert_close(ssim(a, a), torch.ones(1))
