@@ -51,6 +51,7 @@ def test_frame_explainer_maps_land_on_the_frame(pilot):
 def test_output_names_are_targets(pilot):
     assert repr(pilot_target(pilot, "throttle")) == "index 1"
     assert repr(pilot_target(pilot, "steering:0.1")) == "steering(0.1)"
+    assert repr(pilot_target(pilot, None)) == "steering(0.05)"     # an angle output: steering evidence
 
 
 def test_batches_cut_where_the_frame_size_changes():

@@ -49,5 +49,5 @@ def grid_figure(pilots: dict[str, Pilot], frames: Sequence[Frame], methods: Sequ
             columns.append([look.draw(f.image, maps[m][i]) for i, f in enumerate(frames)])
             titles.append(m if len(pilots) == 1 else (model_name if len(methods) == 1 else f"{model_name}: {m}"))
     rows = [[col[i] for col in columns] for i in range(len(frames))]
-    row_titles = [Path(f.source).name if f.source else f"#{f.index}" for f in frames]
+    row_titles = [Path(f.source).name if Path(f.source).suffix else f"#{f.index}" for f in frames]
     return grid(rows, row_titles=row_titles, col_titles=titles, scale=look.scale)

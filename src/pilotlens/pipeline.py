@@ -22,15 +22,20 @@ from .explain import explainer
 from .methods import get_method
 from .models.pilot import Pilot
 from .render import draw, draw_gauge, open_sink, panels
-from .targets import Index, Target, parse_target
+from .targets import Index, Steering, Target, parse_target
 
 _END = object()
+STEERING_THRESHOLD = 0.05  # normalised angle units (-1 full left .. 1 full right)
 
 
 def pilot_target(pilot: Pilot, spec: Any = None) -> Target | None:
     """A target from a user's spec, where an output name of the pilot ("angle", "throttle") means
-    that column; with no spec, the pilot's own default target."""
+    that column. With no spec: the pilot's own default target, else, for a pilot with an "angle"
+    output, steering evidence on it (right / left / keep-centre per frame, threshold 0.05), so a map
+    explains the turn the car is making whichever way it goes."""
     spec = pilot.default_target if spec is None else spec
+    if spec is None and "angle" in pilot.outputs:
+        return Steering(STEERING_THRESHOLD, index=pilot.outputs.index("angle"))
     if isinstance(spec, str) and spec in pilot.outputs:
         # one name may cover all K columns (e.g. "logits"): then the engine's default applies
         return Index(pilot.outputs.index(spec)) if len(pilot.outputs) > 1 else None
