@@ -164,6 +164,12 @@ class Pilot:
         arrays, all the same size. Each is cropped and resized (cv2.INTER_AREA) to input_size; then
         colour conversion and scaling run once over the whole batch.
         """
+        return self.from_view(self.view(frames))
+
+    def view(self, frames) -> np.ndarray:
+        """The first half of `prepare`: frames -> uint8 RGB B x h x w x 3, cropped and resized to
+        input_size (what the model sees, before colour conversion and scaling). Training keeps frames
+        in memory this way and augments them here (flips, brightness)."""
         images = self._images(frames)
         y0, y1, x0, x1 = self._crop_box(*images[0].shape[:2])
         w, h = self.input_size
@@ -171,6 +177,16 @@ class Pilot:
         for i, img in enumerate(images):
             roi = img[y0:y1, x0:x1]
             batch[i] = roi if roi.shape[:2] == (h, w) else cv2.resize(roi, (w, h), interpolation=cv2.INTER_AREA)
+        return batch
+
+    def from_view(self, batch: np.ndarray) -> torch.Tensor:
+        """The second half of `prepare`: a uint8 RGB batch B x h x w x 3 at input_size (from `view`)
+        -> the model input B x C x h x w (colour conversion and scaling, on the model's device)."""
+        if not (isinstance(batch, np.ndarray) and batch.dtype == np.uint8 and batch.ndim == 4
+                and batch.shape[1:] == (self.input_size[1], self.input_size[0], 3)):
+            w, h = self.input_size
+            raise ValueError(f"from_view takes a uint8 RGB batch B x {h} x {w} x 3 (the pilot's input size), got "
+                             f"shape {getattr(batch, 'shape', None)} dtype {getattr(batch, 'dtype', None)}")
         batch = colors.convert(batch, self.color)
         x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).contiguous().to(self.dtype)
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
@@ -283,14 +299,25 @@ class Pilot:
                     outputs=list(self.outputs), units=self.units, default_target=self.default_target,
                     name=self.name)
 
-    def save(self, path) -> None:
+    def save(self, path, half: bool = False) -> None:
         """Write the pilot to one file, atomically (a temporary file in the same folder, then
         os.replace): plain data (format, arch, arch_kwargs, preprocessing, outputs, units, name) plus
-        "state_dict" (on the CPU)."""
+        "state_dict" (on the CPU).
+
+        half=True stores the floating-point tensors as float16 (half the size; the shipped donkey
+        pilot needs it to stay small). `load` copies them back into the model's own dtype (float32),
+        so a half file loads like any other; its weights are the float16-rounded ones.
+        """
         path = Path(path)
+
+        def stored(v: torch.Tensor) -> torch.Tensor:
+            v = v.detach().cpu()
+            return v.to(torch.float16) if half and v.is_floating_point() else v
+
         data = {"format": FILE_FORMAT, "version": FILE_VERSION, "arch": self.arch,
                 "arch_kwargs": self.arch_kwargs, **self._settings(),
-                "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
+                "weights_dtype": "float16" if half else "as trained",
+                "state_dict": {k: stored(v) for k, v in self.model.state_dict().items()}}
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             with open(tmp, "xb") as f:  # plain open: the file gets the usual permissions

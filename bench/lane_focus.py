@@ -1,0 +1,151 @@
+"""Does the shipped PilotNet look at the lane? Map mass on lane markings and road edges, per method.
+
+    python bench/lane_focus.py                  # 200 frames of synthetic drive seed 7, ~1 minute
+    python bench/lane_focus.py --frames 50 --pilot donkey
+
+For every method in `pilotlens.methods()` that applies to the pilot (cam does not: it needs a global
+average pool + linear head, and PilotNet has a dense head), on fresh synthetic frames (seed 7: the
+shipped pilots were trained on seeds 101-106 and validated on 201-202):
+
+* the attribution is computed for the angle output (target 0) on the pilot's input, then brought
+  back onto the frame's own pixels with `Pilot.to_frame` (bilinear; zero outside the crop);
+* its **mass** is the attribution's magnitude, |raw| (raw is what the method computes before the
+  per-image min-max normalisation: for integrated gradients and occlusion it is signed, and the
+  [0, 1] `maps` would put "no attribution" at mid-grey and give every pixel mass; for the other
+  methods raw is already >= 0);
+* for each mask, inside the pilot's crop: **mass** = sum(mass on the mask) / sum(mass), **area** =
+  the mask's share of the crop's pixels, **lift** = mass / area (1 = no better than a uniform map).
+  Mass and area are means over frames (frames where a map is all zero are left out); lift is the
+  ratio of the two means.
+
+Masks, from the synthetic world (no obstacles, shadows and lighting on):
+
+* **markings**: its `lane_markings` mask: the yellow centre dashes and the white edge lines;
+* **road edges**: the asphalt/grass boundary: road pixels with grass within 2 px left or right, and
+  grass pixels with road within 2 px (a horizontal band of 2 px each side of the boundary, from
+  a 1 x 5 dilation minus a 1 x 5 erosion of the `road` mask; the image's own border is not an edge);
+  it lies just outside the edge lines (road edge 1.8 m from the centre, edge line 1.55 m), so the two
+  overlap only in the distance;
+* **road**: the `road` mask (asphalt and its markings).
+
+A `random` row (uniform noise on the model's input grid, seeded, through the same to_frame) is the
+baseline: its lift is 1 up to the bilinear smoothing. Fast options keep the slow methods cheap
+(occlusion 22-px windows at stride 11, integrated gradients 16 steps, smoothgrad 8 samples).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import cv2
+import numpy as np
+import torch
+
+import pilotlens
+from pilotlens.data.synthetic import SyntheticSource
+from pilotlens.models.pilot import Pilot
+
+SEED = 7
+SIZE = (160, 120)
+FAST = {"occlusion": dict(window=22, stride=11), "integrated_gradients": dict(steps=16),
+        "smoothgrad": dict(samples=8)}
+SKIP = {"cam": "needs a global-average-pool + linear head (PilotNet and donkey have dense heads)"}
+MASKS = ("markings", "road edges", "road")
+EDGE_BAND = 2
+
+
+def road_edges(road: np.ndarray, band: int = EDGE_BAND) -> np.ndarray:
+    """Pixels within `band` px (horizontally) of a road / not-road boundary inside the image."""
+    r = road.astype(np.uint8)
+    kernel = np.ones((1, 2 * band + 1), np.uint8)
+    grown = cv2.dilate(r, kernel, borderType=cv2.BORDER_REPLICATE)
+    shrunk = cv2.erode(r, kernel, borderType=cv2.BORDER_REPLICATE)
+    return grown.astype(bool) & ~shrunk.astype(bool)
+
+
+def read(frames: int, step: int, seed: int = SEED):
+    """Frames and their masks (markings, road edges, road), each N x H x W bool."""
+    source = SyntheticSource(seed=seed, frames=frames * step, step=step, size=SIZE)
+    out, masks = [], {k: [] for k in MASKS}
+    for frame in source:
+        m = source.masks(frame.index)
+        out.append(frame)
+        masks["markings"].append(m["lane_markings"])
+        masks["road edges"].append(road_edges(m["road"]))
+        masks["road"].append(m["road"])
+    return out, {k: np.stack(v) for k, v in masks.items()}
+
+
+def attribution(pilot: Pilot, method: str, x: torch.Tensor, batch: int, seed: int) -> torch.Tensor:
+    """|raw| of `method` for the angle output, B x h x w on the model's input grid."""
+    if method == "random":
+        g = torch.Generator().manual_seed(seed)
+        return torch.rand(x.shape[0], x.shape[2], x.shape[3], generator=g)
+    parts = []
+    with pilotlens.explainer(pilot.model, method, **FAST.get(method, {})) as ex:
+        for i in range(0, x.shape[0], batch):
+            parts.append(ex(x[i:i + batch], target=0).raw.abs())
+    return torch.cat(parts)
+
+
+def shares(pilot: Pilot, mass: torch.Tensor, masks: dict[str, np.ndarray], frame_shape) -> dict[str, tuple]:
+    """{mask: (mean mass share, mean area share)} inside the crop."""
+    on_frame = pilot.to_frame(mass, frame_shape)                       # N x H x W, zero outside the crop
+    top, bottom, left, right = pilot.crop
+    h, w = frame_shape[:2]
+    inside = (slice(None), slice(top, h - bottom), slice(left, w - right))
+    m = on_frame[inside].astype(np.float64)
+    total = m.sum((1, 2))
+    live = total > 0
+    out = {}
+    for name, mask in masks.items():
+        k = mask[inside]
+        mass_share = (m * k).sum((1, 2))[live] / total[live]
+        area_share = k.mean((1, 2))[live]
+        out[name] = (float(mass_share.mean()), float(area_share.mean()))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pilot", default="pilotnet", help="a shipped pilot or a pilot file (default pilotnet)")
+    parser.add_argument("--frames", type=int, default=200, help="frames to measure (default 200)")
+    parser.add_argument("--step", type=int, default=3, help="take one frame in STEP of the drive (default 3)")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"synthetic drive (default {SEED})")
+    parser.add_argument("--batch", type=int, default=25, help="frames per explainer call (default 25)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    pilot = Pilot.load(args.pilot)
+    start = time.perf_counter()
+    frames, masks = read(args.frames, args.step, args.seed)
+    shape = frames[0].image.shape
+    x = pilot.prepare(frames)
+    print(f"{pilot.describe()}\n{len(frames)} frames of synthetic drive seed {args.seed} "
+          f"({shape[1]}x{shape[0]}, one in {args.step}); mass = |raw attribution| of the angle on the frame's pixels, "
+          f"inside the crop\n")
+    head = "| method | " + " | ".join(f"mass on {m} | area | lift" for m in MASKS) + " | seconds |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    skipped = []
+    for method in [*pilotlens.methods(), "random"]:
+        if method in SKIP:
+            skipped.append(f"{method}: {SKIP[method]}")
+            continue
+        t = time.perf_counter()
+        try:
+            mass = attribution(pilot, method, x, args.batch, args.seed)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            skipped.append(f"{method}: {exc}")
+            continue
+        result = shares(pilot, mass, masks, shape)
+        cells = " | ".join(f"{result[m][0]:.3f} | {result[m][1]:.3f} | {result[m][0] / result[m][1]:.2f}" for m in MASKS)
+        print(f"| {method} | {cells} | {time.perf_counter() - t:.1f} |", flush=True)
+    for line in skipped:
+        print(f"\nskipped {line}")
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

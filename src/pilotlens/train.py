@@ -1,0 +1,536 @@
+"""Fit a pilot on any source of labelled frames (tub, Udacity CSV, SullyChen, synthetic, ...).
+
+    result = train("pilotnet", open_source("mytub/"), epochs=20, out="mypilot.pt")
+    print(result)          # validation MSE / MAE next to the constant-angle baseline
+
+What it does, in order:
+
+* **Pilot.** A Pilot is trained as it is (fine-tuning; its model is changed in place). An
+  architecture name builds a fresh one with `Pilot.from_arch`, seeing the way that architecture
+  expects (PilotNet: 200x66 YUV; donkey: 160x120 RGB, its native camera), plus a crop suited to a
+  front camera: PilotNet drops the top 37 % of the frame (the sky: the synthetic world's horizon is at
+  40 %; PilotNet's own crop keeps road only), donkey keeps the whole frame as donkeycar does.
+  `pilot_kwargs` overrides any of it, e.g. ``pilot_kwargs=dict(crop=(40, 0, 0, 0))``. A fresh
+  pilot's conv and dense layers start from Glorot-uniform weights and zero biases, as in Keras where
+  these nets come from (`keras_init`: from PyTorch's default init the donkey net stayed stuck at
+  the mean angle).
+* **Labels.** A single-output pilot learns the label `target` ("angle"); a multi-output one learns
+  one label per output name (donkey: "angle" and "throttle"). A frame without one of them is an
+  error naming the label. Validation error and the best checkpoint are judged on `target` alone.
+* **Memory.** Every frame is read once and kept as what the model sees before colour conversion
+  (`Pilot.view`: cropped and resized uint8 RGB, 40 kB a frame for PilotNet, 58 kB for donkey:
+  10 000 frames are well under 1 GB). Colour conversion and scaling run per batch, after augmentation.
+* **Split.** Without `val_source`, the frames are cut into 20 contiguous blocks in source order and
+  a seeded random choice of round(20 * val_fraction) of them (at least one) is held out: neighbouring
+  frames of a drive are near duplicates, so a per-frame random split would validate on the training
+  set. With `val_source` (e.g. other synthetic seeds), all of `source` trains and `val_source`
+  validates.
+* **Augmentation** (training batches only, `augment=True`): brightness x U(0.6, 1.4) per image, and
+  a horizontal mirror of half the images with the angle negated (only the "angle" label changes sign;
+  throttle and any other label stay). The mirror is of the cropped view, so a left/right-asymmetric
+  crop mirrors to a slightly different field of view.
+* **Loss.** MSE over the learned labels for regression pilots. The categorical donkey pilot learns
+  its bins with cross-entropy, as donkeycar does (angle: 15 bins over -1..1; throttle: 20 bins over
+  0..throttle_range, labels outside the range go to the end bins; the two losses weighted 0.5 each);
+  its validation error is that of the decoded (unbinned) angle. Any other model with a `decode`, or
+  one whose output columns do not match the labels, is refused.
+* **Optimiser.** Adam (lr), mini-batches of batch_size, reshuffled each epoch; optionally a cosine
+  learning-rate decay over the run (`schedule="cosine"`).
+* **Best checkpoint.** After each epoch the validation MSE of `target` is measured (eval mode);
+  whenever it improves the pilot is written to `out` (`Pilot.save`, atomic, `half` for float16).
+  At the end the best weights are put back into the pilot.
+* **Baseline.** The constant predictor: the training mean of `target`, scored on the same
+  validation frames. A pilot that does not beat it clearly has learnt nothing from the images.
+* **Determinism.** Everything random (initial weights of a fresh pilot, dropout, shuffling,
+  augmentation) comes from `seed` inside `torch.random.fork_rng` (the caller's global RNG is left as
+  it was), and `torch.use_deterministic_algorithms(True)` is on during training: the same seed on
+  the same machine (CPU) gives identical weights and losses.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .data.frame import Frame
+from .models import zoo
+from .models.pilot import Pilot
+
+__all__ = ["TrainResult", "train", "train_shipped", "load_frames", "split_blocks", "augment_batch",
+           "default_pilot", "keras_init", "MIRRORED_LABELS"]
+
+#: labels that change sign when the image is mirrored left-right
+MIRRORED_LABELS = ("angle",)
+#: PilotNet's default crop: this share of the frame's top rows (the sky) is dropped
+PILOTNET_SKY = 0.37
+SPLIT_BLOCKS = 20
+BRIGHTNESS = (0.6, 1.4)
+
+
+@dataclass
+class TrainResult:
+    """What `train` found. Errors are in the units of the `target` label, on the validation frames.
+
+    val_mse, val_mae:           the best checkpoint's validation error.
+    baseline_mse, baseline_mae: the constant predictor (the training mean of `target`) on the same frames.
+    epochs_run, best_epoch:     epochs trained, and the (1-based) epoch of the best checkpoint.
+    path:                       where the best checkpoint was saved (None without `out`).
+    history:                    one dict per epoch: epoch, train_loss, val_mse, val_mae, seconds.
+    """
+
+    val_mse: float
+    val_mae: float
+    baseline_mse: float
+    baseline_mae: float
+    epochs_run: int
+    best_epoch: int
+    path: Path | None
+    history: list[dict] = field(default_factory=list)
+    target: str = "angle"
+    n_train: int = 0
+    n_val: int = 0
+    baseline_value: float = 0.0
+    pilot: Pilot | None = field(default=None, repr=False, compare=False)
+
+    def __str__(self) -> str:
+        ratio = self.baseline_mse / self.val_mse if self.val_mse > 0 else math.inf
+        saved = f"; saved to {self.path}" if self.path is not None else ""
+        return (f"best epoch {self.best_epoch}/{self.epochs_run}: validation {self.target} MSE {self.val_mse:.5g} "
+                f"MAE {self.val_mae:.4g} vs constant baseline (training mean {self.baseline_value:+.4g}) "
+                f"MSE {self.baseline_mse:.5g} MAE {self.baseline_mae:.4g}: {ratio:.1f}x lower MSE "
+                f"({self.n_train} training, {self.n_val} validation frames){saved}")
+
+
+# -- the pilot ---------------------------------------------------------------------------------
+def default_pilot(arch: str, frame_shape: Sequence[int], **pilot_kwargs) -> Pilot:
+    """A fresh zoo pilot for frames of `frame_shape` (H, W[, 3]): the arch's own input size and
+    colour space, and for PilotNet a crop of the top PILOTNET_SKY of the frame (the sky); weights
+    initialised the Keras way (`keras_init`). `pilot_kwargs` override any Pilot setting (arch_kwargs
+    included)."""
+    height = int(frame_shape[0])
+    settings: dict = {}
+    if arch == "pilotnet":
+        settings["crop"] = (int(round(PILOTNET_SKY * height)), 0, 0, 0)
+    settings.update(pilot_kwargs)
+    pilot = Pilot.from_arch(arch, **settings)
+    keras_init(pilot.model)
+    return pilot
+
+
+def keras_init(model: torch.nn.Module) -> torch.nn.Module:
+    """Glorot-uniform weights and zero biases for every conv and dense layer: how Keras, where the zoo's
+    driving nets come from, initialises them. PyTorch's default (uniform +-1/sqrt(fan_in), random
+    biases) shrinks the activations layer by layer; from it the donkey net stayed stuck predicting the
+    mean angle on the synthetic world for hundreds of steps, while from Glorot it learns in a few."""
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            torch.nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)
+    return model
+
+
+def _categorical(model) -> bool:
+    return isinstance(model, zoo.DonkeyCategorical)
+
+
+# -- frames in memory --------------------------------------------------------------------------
+def _labels_of(frame: Frame, names: Sequence[str], needed_by: str) -> list[float]:
+    out = []
+    for name in names:
+        value = (frame.labels or {}).get(name)
+        if value is None:
+            have = ", ".join(sorted(frame.labels or {})) or "none"
+            raise ValueError(f"frame {frame.index} ({frame.source or 'source'}) has no label {name!r}, which "
+                             f"{needed_by} needs; its labels: {have}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"frame {frame.index} ({frame.source or 'source'}): label {name!r} is {value}")
+        out.append(value)
+    return out
+
+
+def _length(frames) -> int | None:
+    """How many frames, when the source can say without reading them (for the progress bar)."""
+    if hasattr(frames, "length"):
+        return frames.length()
+    try:
+        return len(frames)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def load_frames(pilot: Pilot, frames: Iterable[Frame], labels: Sequence[str], *, max_frames: int | None = None,
+                chunk: int = 256, progress: bool = False, desc: str = "reading frames",
+                needed_by: str = "training", total: int | None = None) -> tuple[np.ndarray, torch.Tensor]:
+    """Read frames once: (uint8 views N x h x w x 3 as `pilot.view` makes them, labels N x K float32).
+
+    A frame lacking one of `labels` raises ValueError naming the label and the frame."""
+    views: list[np.ndarray] = []
+    ys: list[list[float]] = []
+    pending: list[Frame] = []
+    total = total if total is not None else _length(frames)
+    if max_frames is not None:
+        total = max_frames if total is None else min(total, max_frames)
+    bar = tqdm(total=total, desc=desc, unit="frame", disable=not progress, leave=False, file=sys.stderr)
+    try:
+        for frame in frames:
+            if max_frames is not None and len(ys) >= max_frames:
+                break
+            if not isinstance(frame, Frame):
+                raise TypeError(f"training needs Frames with labels (from a Source), got {type(frame).__name__}")
+            ys.append(_labels_of(frame, labels, needed_by))
+            pending.append(frame)
+            if len(pending) >= chunk:
+                views.append(pilot.view(pending))
+                bar.update(len(pending))
+                pending = []
+        if pending:
+            views.append(pilot.view(pending))
+            bar.update(len(pending))
+    finally:
+        bar.close()
+    if not ys:
+        raise ValueError("the source gave no frames to train on")
+    return np.concatenate(views), torch.tensor(ys, dtype=torch.float32)
+
+
+def split_blocks(n: int, val_fraction: float, generator: torch.Generator,
+                 blocks: int = SPLIT_BLOCKS) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, validation indices) for n frames in source order: the frames are cut into
+    `blocks` contiguous blocks (fewer when n is small), and round(blocks * val_fraction) of them (at
+    least one, at most all but one) chosen at random with `generator` are held out."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    if n < 2:
+        raise ValueError(f"need at least 2 frames to hold some out for validation, got {n}")
+    blocks = max(2, min(blocks, n))
+    k = min(max(1, round(blocks * val_fraction)), blocks - 1)
+    held = torch.randperm(blocks, generator=generator)[:k]
+    block_of = torch.arange(n) * blocks // n
+    is_val = torch.isin(block_of, held)
+    return torch.nonzero(~is_val).flatten(), torch.nonzero(is_val).flatten()
+
+
+# -- augmentation ------------------------------------------------------------------------------
+def augment_batch(views: np.ndarray, y: torch.Tensor, generator: torch.Generator, *,
+                  mirror_columns: Sequence[int] = (0,), flip_p: float = 0.5,
+                  brightness: tuple[float, float] | None = BRIGHTNESS) -> tuple[np.ndarray, torch.Tensor]:
+    """Random brightness and left-right mirror for a training batch (new arrays; inputs untouched).
+
+    views: uint8 RGB B x h x w x 3 (`Pilot.view`), y: B x K labels. Each image is mirrored with
+    probability flip_p, and then the label columns `mirror_columns` (the angle) change sign; then
+    every pixel is scaled by a factor drawn from U(brightness) per image, clipped to 0..255 and
+    rounded. All randomness comes from `generator`."""
+    b = views.shape[0]
+    flip = torch.rand(b, generator=generator) < flip_p
+    gain = torch.empty(b).uniform_(*(brightness or (1.0, 1.0)), generator=generator)
+    out = views.copy()
+    f = flip.numpy()
+    if f.any():
+        out[f] = out[f][:, :, ::-1]
+    if brightness is not None:
+        scaled = out.astype(np.float32) * gain.numpy()[:, None, None, None]
+        out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    y = y.clone()
+    cols = list(mirror_columns)
+    if cols:
+        sign = torch.where(flip, -1.0, 1.0)[:, None]
+        y[:, cols] = y[:, cols] * sign
+    return out, y
+
+
+# -- loss and error ----------------------------------------------------------------------------
+def _bins(model: zoo.DonkeyCategorical, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """donkeycar's linear_bin: angle -> round((a + 1) * 7) of 15, throttle -> round(t * 20 / range) of 20."""
+    na, nt = model.angle_bins, model.throttle_bins
+    a = torch.round((y[:, 0] + 1.0) * ((na - 1) / 2.0)).clamp(0, na - 1).long()
+    t = torch.round(y[:, 1] * (nt / model.throttle_range)).clamp(0, nt - 1).long()
+    return a, t
+
+
+def _loss(pilot: Pilot, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    model = pilot.model
+    if _categorical(model):
+        a, t = _bins(model, y)
+        na = model.angle_bins
+        return 0.5 * F.cross_entropy(out[:, :na], a) + 0.5 * F.cross_entropy(out[:, na:], t)
+    return F.mse_loss(out, y)
+
+
+def _predict_target(pilot: Pilot, out: torch.Tensor, column: int) -> torch.Tensor:
+    decode = getattr(pilot.model, "decode", None)
+    y = decode(out) if callable(decode) else out
+    return y[:, column]
+
+
+def _evaluate(pilot: Pilot, views: np.ndarray, y: torch.Tensor, column: int, batch: int) -> tuple[float, float]:
+    """(MSE, MAE) of the target column over the validation set, in eval mode without gradients."""
+    pilot.model.eval()
+    se = ae = 0.0
+    with torch.no_grad():
+        for i in range(0, len(views), batch):
+            out = pilot.forward(pilot.from_view(views[i:i + batch]))
+            err = _predict_target(pilot, out, column).double().cpu() - y[i:i + batch, column].double()
+            se += float((err * err).sum())
+            ae += float(err.abs().sum())
+    n = len(views)
+    return se / n, ae / n
+
+
+def _check_model(pilot: Pilot, labels: Sequence[str], views: np.ndarray) -> None:
+    model = pilot.model
+    if callable(getattr(model, "decode", None)) and not _categorical(model):
+        raise ValueError(f"train fits regression pilots and the categorical donkey pilot; {type(model).__name__} "
+                         "decodes its output in its own way, which train does not know how to fit")
+    with torch.no_grad():
+        was = model.training
+        model.eval()
+        k = pilot.forward(pilot.from_view(views[:1])).shape[1]
+        model.train(was)
+    want = model.angle_bins + model.throttle_bins if _categorical(model) else len(labels)
+    if k != want:
+        raise ValueError(f"the model gives {k} output columns but train fits {len(labels)} label(s) "
+                         f"({', '.join(labels)}); train fits regression pilots with one output per label")
+
+
+# -- the loop ----------------------------------------------------------------------------------
+def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 10, batch_size: int = 64,
+          lr: float = 1e-3, val_fraction: float = 0.2, seed: int = 0, augment: bool = True,
+          out: str | Path | None = None, target: str = "angle", progress: bool = True,
+          max_frames: int | None = None, val_source: Iterable[Frame] | None = None,
+          pilot_kwargs: dict | None = None, half: bool = False, schedule: str = "constant") -> TrainResult:
+    """Train a pilot on labelled frames and keep the best checkpoint by validation error.
+
+    pilot_or_arch: a Pilot (trained in place) or a zoo architecture name ("pilotnet",
+        "donkey_linear", "donkey_categorical"), built fresh for the source's frame size (see the
+        module docstring; `pilot_kwargs` override its settings).
+    source: any iterable of Frames carrying the labels (a Source from `open_source`).
+    epochs, batch_size, lr: Adam on mini-batches, reshuffled every epoch; schedule="cosine" lowers
+        the learning rate from lr to 0 along a cosine over the run (per batch), "constant" keeps it.
+    val_fraction: share of contiguous blocks of `source` held out (ignored with `val_source`).
+    seed: everything random; the same seed gives the same weights and losses (CPU).
+    augment: random brightness and left-right mirror (angle negated) on training batches.
+    out: the pilot file to write the best checkpoint to (atomic; float16 tensors with half=True).
+    target: the label a single-output pilot learns (a fresh one names its output after it), and the
+        one validation error and the best checkpoint are judged on.
+    max_frames: read at most this many frames of `source` (and of `val_source`).
+    Returns a TrainResult; `str(result)` is the one-line summary.
+    """
+    if epochs < 1 or batch_size < 1 or lr <= 0:
+        raise ValueError(f"need epochs >= 1, batch_size >= 1 and lr > 0; got {epochs}, {batch_size}, {lr}")
+    if max_frames is not None and max_frames < 2:
+        raise ValueError(f"max_frames must be at least 2, got {max_frames}")
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+    path = Path(out) if out is not None else None
+    if path is not None:
+        if path.is_dir():
+            raise ValueError(f"out must be a file path (e.g. mypilot.pt), got the folder {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        frames = iter(source)
+        first = next(frames, None)
+        if first is None:
+            raise ValueError("the source gave no frames to train on")
+        if isinstance(pilot_or_arch, Pilot):
+            if pilot_kwargs:
+                raise ValueError("pilot_kwargs only apply when training from an architecture name")
+            pilot = pilot_or_arch
+        elif isinstance(pilot_or_arch, str):
+            pilot = default_pilot(pilot_or_arch, first.image.shape, **(pilot_kwargs or {}))
+        else:
+            raise TypeError(f"pilot_or_arch must be a Pilot or an architecture name, got {type(pilot_or_arch).__name__}")
+
+        if len(pilot.outputs) == 1 and pilot.outputs[0] != target:
+            if not isinstance(pilot_or_arch, str):
+                raise ValueError(f"this pilot's one output is named {pilot.outputs[0]!r} but target is {target!r}: "
+                                 f"train it on its own label (target={pilot.outputs[0]!r}) or rename its output")
+            pilot.outputs = (target,)     # a fresh single-output pilot learns, and is named after, `target`
+        labels = list(pilot.outputs) if len(pilot.outputs) > 1 else [target]
+        if target not in labels:
+            raise ValueError(f"target {target!r} is not one of the pilot's outputs ({', '.join(labels)})")
+        column = labels.index(target)
+        needed_by = f"this pilot ({', '.join(labels)})"
+
+        def chain():
+            yield first
+            yield from frames
+
+        views, y = load_frames(pilot, chain(), labels, max_frames=max_frames, progress=progress,
+                               needed_by=needed_by, total=_length(source))
+        if val_source is not None:
+            train_views, train_y = views, y
+            val_views, val_y = load_frames(pilot, val_source, labels, max_frames=max_frames, progress=progress,
+                                           desc="reading validation frames", needed_by=needed_by)
+        else:
+            tr, va = split_blocks(len(views), val_fraction, generator)
+            train_views, train_y = views[tr.numpy()], y[tr]
+            val_views, val_y = views[va.numpy()], y[va]
+            del views, y
+        _check_model(pilot, labels, train_views)
+
+        constant = float(train_y[:, column].double().mean())
+        err = val_y[:, column].double() - constant
+        baseline_mse, baseline_mae = float((err * err).mean()), float(err.abs().mean())
+        mirror = [i for i, name in enumerate(labels) if name in MIRRORED_LABELS]
+        device = pilot.device
+        n = len(train_views)
+        steps = math.ceil(n / batch_size)
+        eval_batch = max(batch_size, 128)
+
+        optimizer = torch.optim.Adam(pilot.model.parameters(), lr=lr)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps) \
+            if schedule == "cosine" else None
+        deterministic = (torch.are_deterministic_algorithms_enabled(),
+                         torch.is_deterministic_algorithms_warn_only_enabled())
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        history: list[dict] = []
+        best = (math.inf, math.inf, 0)
+        best_state = None
+        bar = tqdm(total=epochs * steps, desc="training", unit="batch", disable=not progress, file=sys.stderr)
+        try:
+            for epoch in range(1, epochs + 1):
+                start = time.perf_counter()
+                pilot.model.train()
+                order = torch.randperm(n, generator=generator)
+                total = 0.0
+                for i in range(steps):
+                    idx = order[i * batch_size:(i + 1) * batch_size].numpy()
+                    xb, yb = train_views[idx], train_y[idx]
+                    if augment:
+                        xb, yb = augment_batch(xb, yb, generator, mirror_columns=mirror)
+                    x = pilot.from_view(xb)
+                    loss = _loss(pilot, pilot.forward(x), yb.to(device))
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    if scheduler is not None:
+                        scheduler.step()
+                    total += float(loss.detach()) * len(idx)
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch, loss=f"{float(loss.detach()):.4g}")
+                val_mse, val_mae = _evaluate(pilot, val_views, val_y, column, eval_batch)
+                improved = val_mse < best[0]
+                history.append(dict(epoch=epoch, train_loss=total / n, val_mse=val_mse, val_mae=val_mae,
+                                    seconds=time.perf_counter() - start))
+                if improved:
+                    best = (val_mse, val_mae, epoch)
+                    best_state = copy.deepcopy(pilot.model.state_dict())
+                    if path is not None:
+                        pilot.save(path, half=half)
+                if progress:
+                    bar.write(f"epoch {epoch}/{epochs}: train loss {total / n:.5g}, validation {target} MSE "
+                              f"{val_mse:.5g} MAE {val_mae:.4g}{' (best)' if improved else ''}", file=sys.stderr)
+        finally:
+            bar.close()
+            torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+            pilot.model.eval()
+        if best_state is not None:
+            pilot.model.load_state_dict(best_state)
+
+    return TrainResult(val_mse=best[0], val_mae=best[1], baseline_mse=baseline_mse, baseline_mae=baseline_mae,
+                       epochs_run=len(history), best_epoch=best[2], path=path if best_state is not None else None,
+                       history=history, target=target, n_train=n, n_val=len(val_views), baseline_value=constant,
+                       pilot=pilot)
+
+
+# -- scoring a trained pilot ------------------------------------------------------------------
+def prediction_error(pilot: Pilot, frames: Iterable[Frame], *, target: str = "angle", constant: float = 0.0,
+                     batch_size: int = 128, max_frames: int | None = None) -> dict[str, float]:
+    """How well `pilot` predicts label `target` on labelled frames (e.g. a drive it never saw):
+    {"mse", "mae", "baseline_mse", "baseline_mae", "n"}, the baseline being the constant `constant`
+    (pass the training mean of the label, `TrainResult.baseline_value`). Predictions go through
+    `Pilot.predict` (decoded for the categorical donkey)."""
+    se = ae = bse = bae = 0.0
+    n = 0
+    chunk: list[Frame] = []
+
+    def flush() -> None:
+        nonlocal se, ae, bse, bae, n
+        truth = np.array(_labels_of_all(chunk, target), np.float64)
+        guess = np.asarray(pilot.predict(chunk)[target], np.float64).reshape(-1)
+        se += float(((guess - truth) ** 2).sum())
+        ae += float(np.abs(guess - truth).sum())
+        bse += float(((truth - constant) ** 2).sum())
+        bae += float(np.abs(truth - constant).sum())
+        n += len(chunk)
+        chunk.clear()
+
+    for frame in frames:
+        if max_frames is not None and n + len(chunk) >= max_frames:
+            break
+        chunk.append(frame)
+        if len(chunk) >= batch_size:
+            flush()
+    if chunk:
+        flush()
+    if n == 0:
+        raise ValueError("no frames to score")
+    return dict(mse=se / n, mae=ae / n, baseline_mse=bse / n, baseline_mae=bae / n, n=n)
+
+
+def _labels_of_all(frames: Sequence[Frame], name: str) -> list[float]:
+    return [_labels_of(f, [name], "scoring")[0] for f in frames]
+
+
+# -- the shipped pilots ------------------------------------------------------------------------
+#: how the pilots in models/weights/ were made: `train_shipped(name)` reproduces them
+SHIPPED = {
+    "pilotnet": dict(arch="pilotnet", half=False, epochs=8),
+    "donkey": dict(arch="donkey_linear", half=True, epochs=8),
+}
+SHIPPED_SIZE = (160, 120)      # the synthetic camera (w, h): donkeycar's native frame; the demo's too
+#: (seeds, frames per seed, one frame in `step`) of the synthetic drives (shadows and lighting on,
+#: no obstacles). Many short drives beat a few long ones: with 24 x 125 frames PilotNet's validation
+#: MSE was 0.0010, with 6 x 500 frames (one in 4) 0.0017 (its training loss fell just as low).
+SHIPPED_TRAIN = (tuple(range(101, 125)), 125, 16)      # 3000 frames, 0.8 s of driving apart
+SHIPPED_VAL = ((201, 202), 500, 4)                     # 1000 frames: picks the best epoch
+SHIPPED_TEST = ((301, 302), 500, 4)                    # 1000 frames never used in training or selection
+
+
+def shipped_drives(which: tuple) -> Iterable[Frame]:
+    """The frames of SHIPPED_TRAIN, SHIPPED_VAL or SHIPPED_TEST, drive after drive."""
+    from .data.synthetic import SyntheticSource
+    seeds, frames, step = which
+    for seed in seeds:
+        yield from SyntheticSource(seed=seed, frames=frames * step, step=step, size=SHIPPED_SIZE)
+
+
+def train_shipped(name: str, out: str | Path | None = None, *, progress: bool = True,
+                  threads: int | None = 1) -> TrainResult:
+    """Train a shipped pilot ("pilotnet" or "donkey") on the synthetic world exactly as the files in
+    models/weights/ were made; `out` defaults to that folder's <name>.pt.
+
+    Training on SHIPPED_TRAIN, best epoch by validation MSE on SHIPPED_VAL (other drives), Adam at
+    1e-3 with a cosine decay, batches of 64, seed 0, brightness and mirror augmentation; donkey saved
+    in float16 (its 6656 x 100 dense layer is 2.7 MB in float32), PilotNet in float32 (1 MB).
+    threads=1 (the default) makes the result reproducible to the bit on one machine (float sums
+    depend on the thread count and the CPU's kernels); the caller's thread setting is restored.
+    """
+    from .models.pilot import WEIGHTS_DIR
+    if name not in SHIPPED:
+        raise ValueError(f"no shipped pilot {name!r}; the shipped pilots are {', '.join(SHIPPED)}")
+    spec = SHIPPED[name]
+    out = Path(out) if out is not None else WEIGHTS_DIR / f"{name}.pt"
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return train(spec["arch"], shipped_drives(SHIPPED_TRAIN), val_source=shipped_drives(SHIPPED_VAL),
+                     epochs=spec["epochs"], lr=1e-3, schedule="cosine", batch_size=64, seed=0, augment=True,
+                     out=out, half=spec["half"], progress=progress, pilot_kwargs=dict(name=name))
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,229 @@
+"""train: fits beat the constant baseline, runs are reproducible, checkpoints load, augmentation
+mirrors the angle, missing labels are named."""
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pilotlens.data.frame import Frame
+from pilotlens.data.synthetic import SyntheticSource
+from pilotlens.models.pilot import Pilot
+from pilotlens.train import TrainResult, augment_batch, prediction_error, split_blocks, train
+
+SIZE = (80, 60)   # small synthetic frames: the tests train in seconds
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One thread: fast on a shared machine, and float sums in a fixed order."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_pilot(seed=0) -> Pilot:
+    """A small PilotNet-like regressor on 64 x 32 YUV crops below the horizon of an 80 x 60 frame."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(3, 12, 5, stride=2)), ("relu1", nn.ReLU()),
+        ("conv2", nn.Conv2d(12, 24, 3, stride=2)), ("relu2", nn.ReLU()),
+        ("conv3", nn.Conv2d(24, 32, 3, stride=2)), ("relu3", nn.ReLU()),
+        ("flatten", nn.Flatten()), ("fc1", nn.Linear(32 * 2 * 6, 32)), ("relu_fc1", nn.ReLU()),
+        ("out", nn.Linear(32, 1)),
+    ]))
+    return Pilot(model, input_size=(64, 32), crop=(22, 0, 0, 0), color="yuv", scale=1 / 127.5, mean=1.0)
+
+
+def drive(seed=3, frames=300, step=4, size=SIZE):
+    return SyntheticSource(seed=seed, frames=frames * step, step=step, size=size)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """The tiny pilot trained twice with the same seed (and its checkpoint path)."""
+    out = tmp_path_factory.mktemp("train") / "tiny.pt"
+    runs = []
+    for _ in range(2):
+        pilot = tiny_pilot()
+        result = train(pilot, drive(), epochs=8, batch_size=16, lr=2e-3, seed=5, out=out, progress=False)
+        runs.append((pilot, result))
+    return runs, out
+
+
+# -- fitting -------------------------------------------------------------------------------------
+def test_training_beats_the_constant_baseline(fitted):
+    (pilot, result), _ = fitted[0]
+    assert isinstance(result, TrainResult)
+    assert (result.n_train, result.n_val) == (240, 60)
+    assert result.epochs_run == 8 and 1 <= result.best_epoch <= 8 and len(result.history) == 8
+    assert result.val_mse < 0.35 * result.baseline_mse, str(result)
+    assert result.val_mae < result.baseline_mae
+    assert result.val_mse == min(h["val_mse"] for h in result.history)
+    assert "MSE" in str(result) and "baseline" in str(result)
+    assert not pilot.model.training   # handed back in eval mode, with the best weights
+
+
+def test_same_seed_same_weights_and_losses(fitted):
+    (a, ra), (b, rb) = fitted[0]
+    assert [h["train_loss"] for h in ra.history] == [h["train_loss"] for h in rb.history]
+    assert [h["val_mse"] for h in ra.history] == [h["val_mse"] for h in rb.history]
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_another_seed_another_run():
+    frames = list(drive(frames=40))
+    r1 = train(tiny_pilot(), frames, epochs=1, batch_size=8, seed=1, progress=False)
+    r2 = train(tiny_pilot(), frames, epochs=1, batch_size=8, seed=2, progress=False)
+    assert r1.history[0]["train_loss"] != r2.history[0]["train_loss"]
+
+
+def test_training_leaves_the_global_rng_alone():
+    pilot, frames = tiny_pilot(), list(drive(frames=20))
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train(pilot, frames, epochs=1, batch_size=8, progress=False)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_checkpoint_loads_and_predicts_as_the_best_epoch(fitted):
+    ((pilot, result), _), path = fitted
+    assert result.path == path and path.is_file()
+    loaded = Pilot.load(path, model=tiny_pilot(seed=9).model)
+    frames = list(drive(seed=11, frames=4))
+    got, want = loaded.predict(frames)["angle"], pilot.predict(frames)["angle"]
+    assert got.shape == (4,) and np.isfinite(got).all()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_prediction_error_on_fresh_frames_matches_the_pilot(fitted):
+    ((pilot, result), _), _ = fitted
+    frames = list(drive(seed=13, frames=30))
+    score = prediction_error(pilot, frames, constant=result.baseline_value, batch_size=7)
+    truth = np.array([f.labels["angle"] for f in frames])
+    guess = pilot.predict(frames)["angle"]
+    assert score["n"] == 30
+    assert score["mse"] == pytest.approx(np.mean((guess - truth) ** 2), rel=1e-6)
+    assert score["baseline_mae"] == pytest.approx(np.mean(np.abs(truth - result.baseline_value)), rel=1e-9)
+    assert score["mse"] < 0.5 * score["baseline_mse"]     # it generalises to a drive it never saw
+
+
+def test_arch_name_builds_saves_and_loads(tmp_path):
+    out = tmp_path / "sub" / "p.pt"
+    result = train("pilotnet", drive(frames=24, size=(160, 120)), epochs=1, batch_size=8, out=out,
+                   progress=False, pilot_kwargs=dict(input_size=(100, 66)))
+    loaded = Pilot.load(out)
+    assert loaded.arch == "pilotnet" and loaded.input_size == (100, 66)
+    assert loaded.crop == (44, 0, 0, 0) and loaded.color == "yuv"    # the sky is cropped
+    assert loaded.predict(list(drive(seed=12, frames=2, size=(160, 120))))["angle"].shape == (2,)
+    assert result.path == out
+
+
+def test_donkey_learns_angle_and_throttle_and_saves_in_half(tmp_path):
+    out = tmp_path / "d.pt"
+    result = train("donkey_linear", drive(frames=12, size=(160, 120)), epochs=1, batch_size=8, out=out,
+                   progress=False, half=True)
+    data = torch.load(out, weights_only=True)
+    assert data["state_dict"]["head.fc1.weight"].dtype == torch.float16
+    loaded = Pilot.load(out)
+    assert next(loaded.model.parameters()).dtype == torch.float32
+    np.testing.assert_array_equal(loaded.model.head.fc1.weight.detach().numpy(),
+                                  result.pilot.model.head.fc1.weight.detach().half().float().numpy())
+    assert set(loaded.predict(list(drive(seed=12, frames=2, size=(160, 120))))) == {"angle", "throttle"}
+
+
+def test_categorical_donkey_trains_on_bins():
+    result = train("donkey_categorical", drive(frames=12, size=(160, 120)), epochs=1, batch_size=8, progress=False)
+    assert np.isfinite(result.val_mse) and np.isfinite(result.history[0]["train_loss"])
+
+
+# -- augmentation --------------------------------------------------------------------------------
+def test_flip_mirrors_the_image_and_negates_only_the_angle():
+    rng = np.random.default_rng(0)
+    views = rng.integers(0, 256, (5, 6, 8, 3), dtype=np.uint8)
+    y = torch.tensor([[0.3, 0.5], [-0.2, 0.4], [0.0, 0.1], [0.9, 0.6], [-1.0, 0.3]])
+    before_views, before_y = views.copy(), y.clone()
+    g = torch.Generator().manual_seed(0)
+    out, yo = augment_batch(views, y, g, mirror_columns=[0], flip_p=1.0, brightness=None)
+    np.testing.assert_array_equal(out, views[:, :, ::-1])
+    torch.testing.assert_close(yo[:, 0], -y[:, 0])
+    torch.testing.assert_close(yo[:, 1], y[:, 1])           # throttle unchanged
+    np.testing.assert_array_equal(views, before_views)      # the inputs are left as they were
+    assert torch.equal(y, before_y)
+    out, yo = augment_batch(views, y, g, mirror_columns=[0], flip_p=0.0, brightness=None)
+    np.testing.assert_array_equal(out, views)
+    torch.testing.assert_close(yo, y)
+
+
+def test_mixed_flips_match_their_labels_and_brightness_scales():
+    rng = np.random.default_rng(1)
+    views = rng.integers(20, 200, (64, 4, 6, 3), dtype=np.uint8)
+    y = torch.linspace(-1, 1, 64)[:, None]
+    out, yo = augment_batch(views, y, torch.Generator().manual_seed(3), mirror_columns=[0], brightness=None)
+    flipped = (yo[:, 0] != y[:, 0]).numpy()
+    assert 10 < flipped.sum() < 54
+    np.testing.assert_array_equal(out[flipped], views[flipped][:, :, ::-1])
+    np.testing.assert_array_equal(out[~flipped], views[~flipped])
+    out, _ = augment_batch(views, y, torch.Generator().manual_seed(3), mirror_columns=[0], flip_p=0.0,
+                           brightness=(0.5, 1.5))
+    ratio = out.astype(float).sum((1, 2, 3)) / views.astype(float).sum((1, 2, 3))
+    assert ratio.min() >= 0.49 and ratio.max() <= 1.51 and ratio.std() > 0.1
+    again, _ = augment_batch(views, y, torch.Generator().manual_seed(3), mirror_columns=[0], flip_p=0.0,
+                             brightness=(0.5, 1.5))
+    np.testing.assert_array_equal(out, again)
+
+
+# -- split and errors ----------------------------------------------------------------------------
+def test_split_is_contiguous_blocks_disjoint_and_seeded():
+    tr, va = split_blocks(100, 0.2, torch.Generator().manual_seed(0))
+    assert len(va) == 20 and sorted(tr.tolist() + va.tolist()) == list(range(100))
+    blocks = va.reshape(4, 5)                     # 4 of the 20 blocks of 5 consecutive frames
+    assert (blocks[:, 0] % 5 == 0).all() and (blocks - blocks[:, :1] == torch.arange(5)).all()
+    tr2, va2 = split_blocks(100, 0.2, torch.Generator().manual_seed(0))
+    assert torch.equal(va, va2)
+    with pytest.raises(ValueError, match="val_fraction"):
+        split_blocks(100, 1.0, torch.Generator())
+
+
+def frames_with(labels, n=4):
+    img = np.zeros((60, 80, 3), np.uint8)
+    return [Frame(img, i, labels=dict(labels), source="mine") for i in range(n)]
+
+
+def test_missing_labels_are_named():
+    with pytest.raises(ValueError, match=r"frame 0 \(mine\) has no label 'angle'.*its labels: speed"):
+        train(tiny_pilot(), frames_with({"speed": 3.0}), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="no label 'throttle'"):
+        train("donkey_linear", frames_with({"angle": 0.1}), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="no label 'steer'"):
+        train("pilotnet", frames_with({"angle": 0.1}), epochs=1, progress=False, target="steer")
+    with pytest.raises(ValueError, match="output is named 'angle' but target is 'throttle'"):
+        train(tiny_pilot(), frames_with({"angle": 0.1, "throttle": 0.2}), epochs=1, progress=False, target="throttle")
+
+
+def test_bad_requests_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="no frames"):
+        train(tiny_pilot(), [], progress=False)
+    with pytest.raises(ValueError, match="unknown architecture"):
+        train("nope", frames_with({"angle": 0.0}), progress=False)
+    with pytest.raises(ValueError, match="output columns"):
+        pilot = Pilot(nn.Sequential(nn.Flatten(), nn.LazyLinear(3)), input_size=(8, 8))
+        train(pilot, frames_with({"angle": 0.0}), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="folder"):
+        train(tiny_pilot(), frames_with({"angle": 0.0}), out=tmp_path, progress=False)
+
+
+# -- the shipped pilots --------------------------------------------------------------------------
+@pytest.mark.parametrize("name, arch", [("pilotnet", "pilotnet"), ("donkey", "donkey_linear")])
+def test_shipped_pilots_are_small_load_and_steer(name, arch):
+    from pilotlens.models.pilot import WEIGHTS_DIR
+    assert (WEIGHTS_DIR / f"{name}.pt").stat().st_size < 2_000_000
+    pilot = Pilot.load(name)
+    assert pilot.arch == arch and not pilot.model.training
+    frames = list(drive(seed=7, frames=80, step=6, size=(160, 120)))     # the demo's drive, never trained on
+    score = prediction_error(pilot, frames)
+    assert score["mse"] < 0.1 * score["baseline_mse"], score               # a wide margin over a constant 0
