@@ -183,3 +183,14 @@ class Tracker:
 def trapezoid(curves: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
     """Area under each row of curves (B x T) over fractions (T,) in [0, 1], trapezoid rule."""
     return torch.trapezoid(curves, fractions.to(curves), dim=-1)
+
+
+def clean_target_and_maps(model: nn.Module, x: torch.Tensor, target: TargetSpec, method, seed: int,
+                          maps: torch.Tensor | None = None) -> tuple[Target, torch.Tensor]:
+    """The target frozen on the clean output (same class, same steering side under perturbation), and the
+    method's maps of the clean batch (or `maps` when already computed)."""
+    with torch.no_grad(), eval_mode(model):
+        output = model_output(model(x))
+    spec = parse_target(target)
+    fixed = (spec if spec is not None else default_target(output)).fix(output)
+    return fixed, (method(model, x, fixed, seed) if maps is None else maps)

@@ -38,10 +38,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..hooks import eval_mode
-from ..methods.base import model_output
-from ..targets import TargetSpec, default_target, parse_target
-from ._common import Tracker, check_batch, derive_seed, generator
+from ..targets import TargetSpec
+from ._common import Tracker, check_batch, clean_target_and_maps, derive_seed, generator
 from ._method import MethodSpec, resolve_method
 from .shift import shift_image
 from .similarity import spearman, ssim
@@ -175,12 +173,7 @@ def robustness(model: nn.Module, x: torch.Tensor, method: MethodSpec, target: Ta
     strengths = _strengths(perturbations)
     method = resolve_method(method)
     tracker = tracker or Tracker(model, x, target, kind, batch_size)
-    with torch.no_grad(), eval_mode(model):
-        output = model_output(model(x))
-    spec = parse_target(target)
-    fixed = (spec if spec is not None else default_target(output)).fix(output)
-    if maps is None:
-        maps = method(model, x, fixed, seed)
+    fixed, maps = clean_target_and_maps(model, x, target, method, seed, maps)
     images = lo = hi = None
     if frames is not None:
         if pilot is None:

@@ -30,10 +30,8 @@ import torch
 from torch import nn
 
 from ..layers import trace
-from ..methods.base import model_output
-from ..hooks import eval_mode
-from ..targets import TargetSpec, default_target, parse_target
-from ._common import check_batch, derive_seed, generator
+from ..targets import TargetSpec
+from ._common import check_batch, clean_target_and_maps, derive_seed, generator
 from ._method import MethodSpec, resolve_method
 from .similarity import spearman, ssim
 
@@ -119,12 +117,7 @@ def sanity_check(model: nn.Module, x: torch.Tensor, method: MethodSpec, target: 
     if missing:
         raise ValueError(f"no layer named {', '.join(map(repr, missing))}; parameterised layers: "
                          + ", ".join(parameter_layers(model)))
-    with torch.no_grad(), eval_mode(model):
-        output = model_output(model(x))
-    spec = parse_target(target)
-    fixed = (spec if spec is not None else default_target(output)).fix(output)
-    if maps is None:
-        maps = method(model, x, fixed, seed)
+    fixed, maps = clean_target_and_maps(model, x, target, method, seed, maps)
     if mode == "cascading":
         top_down = names[::-1]
         plans = [top_down[:i + 1] for i in range(len(top_down))]
