@@ -9,7 +9,7 @@ What it does, in order:
   architecture name builds a fresh one with `Pilot.from_arch`, seeing the way that architecture
   expects (PilotNet: 200x66 YUV; donkey: 160x120 RGB, its native camera), plus a crop suited to a
   front camera: PilotNet drops the top 37 % of the frame (the sky: the synthetic world's horizon is at
-  40 %; PilotNet's own crop keeps road only), donkey keeps the whole frame as donkeycar does.
+  40 %, so a few rows above it stay), donkey keeps the whole frame as donkeycar does.
   `pilot_kwargs` overrides any of it, e.g. ``pilot_kwargs=dict(crop=(40, 0, 0, 0))``. A fresh
   pilot's conv and dense layers start from Glorot-uniform weights and zero biases, as in Keras where
   these nets come from (`keras_init`: from PyTorch's default init the donkey net stayed stuck at
@@ -44,7 +44,7 @@ What it does, in order:
 * **Determinism.** Everything random (initial weights of a fresh pilot, dropout, shuffling,
   augmentation) comes from `seed` inside `torch.random.fork_rng` (the caller's global RNG is left as
   it was), and `torch.use_deterministic_algorithms(True)` is on during training: the same seed on
-  the same machine (CPU) gives identical weights and losses.
+  the same machine (CPU, same thread count) gives identical weights and losses.
 """
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ from .data.frame import Frame
 from .models import zoo
 from .models.pilot import Pilot
 
-__all__ = ["TrainResult", "train", "train_shipped", "load_frames", "split_blocks", "augment_batch",
-           "default_pilot", "keras_init", "MIRRORED_LABELS"]
+__all__ = ["TrainResult", "train", "prediction_error", "train_shipped", "shipped_drives", "load_frames",
+           "split_blocks", "augment_batch", "default_pilot", "keras_init", "MIRRORED_LABELS"]
 
 #: labels that change sign when the image is mirrored left-right
 MIRRORED_LABELS = ("angle",)
@@ -102,11 +102,15 @@ class TrainResult:
     pilot: Pilot | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
-        ratio = self.baseline_mse / self.val_mse if self.val_mse > 0 else math.inf
+        if self.val_mse <= self.baseline_mse:
+            ratio = self.baseline_mse / self.val_mse if self.val_mse > 0 else math.inf
+            verdict = f"{ratio:.1f}x lower MSE"
+        else:
+            verdict = f"WORSE than the constant ({self.val_mse / max(self.baseline_mse, 1e-300):.1f}x its MSE)"
         saved = f"; saved to {self.path}" if self.path is not None else ""
         return (f"best epoch {self.best_epoch}/{self.epochs_run}: validation {self.target} MSE {self.val_mse:.5g} "
                 f"MAE {self.val_mae:.4g} vs constant baseline (training mean {self.baseline_value:+.4g}) "
-                f"MSE {self.baseline_mse:.5g} MAE {self.baseline_mae:.4g}: {ratio:.1f}x lower MSE "
+                f"MSE {self.baseline_mse:.5g} MAE {self.baseline_mae:.4g}: {verdict} "
                 f"({self.n_train} training, {self.n_val} validation frames){saved}")
 
 
