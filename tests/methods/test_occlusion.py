@@ -7,7 +7,7 @@ import pilotlens
 from pilotlens.methods.occlusion import window_boxes
 
 
-@pytest.mark.parametrize("window,stride", [((9, 11), (4, 5)), ((8, 8), (8, 8))])
+@pytest.mark.parametrize("window,stride", [((12, 17), (6, 8)), ((16, 16), (16, 16))])
 def test_occlusion_matches_captum(case, window, stride):
     name, model, x = case
     cols = explained_columns(name, model, x)

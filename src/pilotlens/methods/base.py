@@ -6,6 +6,8 @@ normalises the map and packs the Saliency.
 """
 from __future__ import annotations
 
+import functools
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -87,7 +89,7 @@ class Explainer:
         if self.uses_layer and self.layer is None:
             self.layer_name, self.layer = find_layer(self.model, self._layer_spec, tuple(x.shape[1:]))
         self._target_label = repr(spec) if spec is not None else ""
-        with HookSet() as hooks, eval_mode(self.model), torch.enable_grad():
+        with HookSet() as hooks, _eval(self.model), torch.enable_grad():
             raw, output = self.attribute(x, spec, hooks)
         raw = raw.detach().float()
         return Saliency(maps=self.finish(raw), raw=raw, output=output.detach(), method=self.name,
@@ -178,8 +180,40 @@ class Explainer:
         return act, output
 
 
+def _eval(model: nn.Module):
+    """eval_mode(model), skipped when no module is training (the usual case: setting and restoring every
+    module's flag costs about 0.3 ms a call on a 20-layer model, a tenth of PilotNet's forward at batch 1)."""
+    return eval_mode(model) if any(m.training for m in model.modules()) else nullcontext()
+
+
 def upsample(maps: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
-    """B x h x w -> B x H x W (bilinear, align_corners=False, as captum and the Grad-CAM papers)."""
-    if tuple(maps.shape[-2:]) == tuple(size):
+    """B x h x w -> B x H x W (bilinear, align_corners=False, as captum and the Grad-CAM papers).
+
+    Bilinear and bicubic resizing are separable: H x h weights down the rows, w x W across the columns.
+    A small map (a conv layer's) is resized on CPU as two matrix products with those weights, taken from
+    F.interpolate itself: the same map to float rounding, 4-7x faster for bilinear and 10-30x for bicubic
+    than F.interpolate on a one-channel batch (PilotNet's 1 x 18 Grad-CAM map to 66 x 200, batch 32:
+    0.2 ms instead of 1.3 ms; bicubic 0.2 ms instead of 7 ms)."""
+    (h, w), (H, W) = maps.shape[-2:], size
+    if (h, w) == (H, W):
         return maps
+    rows_first = H * w * (h + W) <= h * W * (w + H)          # the cheaper order of the two products
+    per_pixel = min(H * w * (h + W), h * W * (w + H)) / (H * W)  # multiply-adds per output pixel
+    if (mode in _SEPARABLE_BUDGET and per_pixel <= _SEPARABLE_BUDGET[mode] and maps.device.type == "cpu"
+            and maps.dtype in (torch.float32, torch.float64)):
+        mh = _resize_weights(h, H, mode, maps.dtype, maps.device)    # H x h
+        mw = _resize_weights(w, W, mode, maps.dtype, maps.device).t()  # w x W
+        return torch.matmul(torch.matmul(mh, maps), mw) if rows_first else torch.matmul(mh, torch.matmul(maps, mw))
     return torch.nn.functional.interpolate(maps.unsqueeze(1), size=size, mode=mode, align_corners=False).squeeze(1)
+
+
+# above these multiply-adds per output pixel, F.interpolate's own kernel is faster (measured on CPU)
+_SEPARABLE_BUDGET = {"bilinear": 16, "bicubic": 128}
+
+
+@functools.lru_cache(maxsize=64)
+def _resize_weights(n_in: int, n_out: int, mode: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """n_out x n_in: F.interpolate's 1-D weights (align_corners=False), column i = the resized unit vector i."""
+    eye = torch.eye(n_in, dtype=dtype, device=device).view(1, n_in, n_in, 1)
+    out = torch.nn.functional.interpolate(eye, size=(n_out, 1), mode=mode, align_corners=False)
+    return out[0, :, :, 0].t().contiguous()

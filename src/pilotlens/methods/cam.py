@@ -47,8 +47,15 @@ def find_gap_head(model: nn.Module, input_shape) -> tuple[str, nn.Module]:
 class CAM(Explainer):
     name = "cam"
 
+    def __init__(self, model, layer=None, **options):
+        super().__init__(model, layer, **options)
+        self._heads: dict[tuple[int, ...], tuple[str, nn.Module]] = {}  # per input shape: tracing is a forward pass
+
     def attribute(self, x, target, hooks):
-        pool_name, pool = find_gap_head(self.model, tuple(x.shape[1:]))
+        shape = tuple(x.shape[1:])
+        if shape not in self._heads:
+            self._heads[shape] = find_gap_head(self.model, shape)
+        pool_name, pool = self._heads[shape]
         self.layer_name = f"{pool_name} (input)"
         captured = []
 
