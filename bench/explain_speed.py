@@ -1,0 +1,474 @@
+"""How fast each pilotlens method is, as a ratio to the model's plain forward pass, next to captum and torchcam.
+
+    python bench/explain_speed.py                      # PilotNet and DonkeyLinear, batch 1 and 32 (~3 min)
+    python bench/explain_speed.py --quick              # fewer repeats (< 1 min)
+    python bench/explain_speed.py --batch 32 --threads 1 --models pilotnet --repeats 30
+
+Every timing is taken in one run, on the same model, batch and machine, and turned into a ratio to the
+plain forward pass (`torch.no_grad()`, model(x)) measured right before it: absolute times on a shared
+machine are noise, ratios much less so. Each round runs every method once (in an order that rotates from
+round to round), each preceded by a forward pass; a method's ratio is the median over rounds of
+(its time / the forward's time next to it). See bench/README.md for how to read the tables.
+
+Every implementation does the same job to the same output: a B x H x W map per batch, normalised per image
+to [0, 1], at the input's resolution (what pilotlens returns). The `Δmap` column checks that: the largest
+difference between the reference's map and pilotlens's for the same batch.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import pilotlens
+from pilotlens.models.zoo import Affine, DonkeyLinear, PilotNet
+
+warnings.filterwarnings("ignore")  # captum warns that the input did not require grad; that is expected
+
+try:
+    import captum
+    from captum.attr import (GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel,
+                             Occlusion, Saliency)
+    CAPTUM = f"captum {captum.__version__}"
+except Exception as exc:  # noqa: BLE001 - any import failure means "not available"
+    captum, CAPTUM = None, f"captum not available ({type(exc).__name__}: {exc})"
+
+try:
+    import torchcam
+    from torchcam.methods import CAM as TorchcamCAM
+    from torchcam.methods import GradCAM as TorchcamGradCAM
+    TORCHCAM = f"torchcam {torchcam.__version__} (no torchvision needed)"
+except Exception as exc:  # noqa: BLE001
+    torchcam, TORCHCAM = None, f"torchcam not available ({type(exc).__name__}: {exc})"
+
+LIBRARIES = ("captum", "torchcam")
+#: the issue's targets: PilotNet, batch 32, ratio to the forward pass
+TARGETS = {"visual_backprop": 1.1, "grad_cam": 1.1, "gradient": 2.2}
+IG_STEPS, SMOOTHGRAD_SAMPLES, SMOOTHGRAD_NOISE, OCCLUSION_BATCH = 16, 8, 0.15, 64
+
+
+# -- the models ----------------------------------------------------------------------------------
+@dataclass
+class Bench:
+    """A model, the input it sees and the layers the layer methods read."""
+
+    name: str
+    model: nn.Module
+    shape: tuple[int, int, int]          # C x H x W
+    pixel_range: float                   # inputs are uniform in [0, pixel_range]
+    layer: str                           # the last conv, by name (grad_cam's default layer)
+    cam_layer: str | None = None         # for a global-average-pool model: the layer feeding the pool
+    fc: str | None = None                # ... and its linear head
+
+    def batch(self, size: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(size)
+        return torch.rand((size, *self.shape), generator=gen) * self.pixel_range
+
+
+class PilotNetGAP(nn.Module):
+    """PilotNet's convolutions, then global average pooling and one linear layer: the shape cam needs."""
+
+    def __init__(self):
+        super().__init__()
+        self.normalize = Affine(1 / 127.5, -1.0)
+        self.features = PilotNet().features
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(64, 1)
+
+    def forward(self, x):
+        return self.fc(self.flatten(self.pool(self.features(self.normalize(x)))))
+
+
+MODELS = {
+    "pilotnet": lambda: Bench("PilotNet", PilotNet().eval(), (3, 66, 200), 255.0, "features.conv5"),
+    "donkey": lambda: Bench("DonkeyLinear", DonkeyLinear().eval(), (3, 120, 160), 1.0, "features.conv5"),
+    "pilotnet_gap": lambda: Bench("PilotNet-GAP", PilotNetGAP().eval(), (3, 66, 200), 255.0, "features.conv5",
+                                  cam_layer="features.relu5", fc="fc"),
+}
+
+
+def benches(names: list[str]) -> list[Bench]:
+    torch.manual_seed(1)  # untrained weights; with seed 0 PilotNet's guided-backprop maps are all zero
+    return [MODELS[n]() for n in names]
+
+
+# -- the implementations -----------------------------------------------------------------------------
+def minmax(a: torch.Tensor) -> torch.Tensor:
+    """Per-image min-max normalisation of B x H x W, the one every reference gets."""
+    flat = a.reshape(a.shape[0], -1)
+    lo = flat.amin(dim=1, keepdim=True)
+    span = flat.amax(dim=1, keepdim=True) - lo
+    return ((flat - lo) / span.clamp_min(1e-12)).reshape(a.shape)
+
+
+@dataclass
+class Case:
+    method: str                          # the pilotlens method name the row is about
+    library: str                         # "pilotlens", "captum", "torchcam" or "forward"
+    run: Callable[[], torch.Tensor]      # one call: the normalised maps B x H x W
+    slow: bool = False
+    label: str = ""                      # what exactly runs, for the legend
+    ms: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    number: int = 1                      # calls per timed sample
+    diff: float | None = None            # max |map - pilotlens map|
+    last: torch.Tensor | None = None     # the maps of the last timed call
+
+
+def occlusion_window(shape) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A moderate window: a third of the height by a fifth of the width, stride = window (15 windows)."""
+    _, H, W = shape
+    window = (H // 3, W // 5)
+    return window, window
+
+
+def pilotlens_cases(b: Bench, x: torch.Tensor) -> tuple[list[Case], list[str]]:
+    window, stride = occlusion_window(b.shape)
+    specs = [
+        ("visual_backprop", {}, False), ("grad_cam", {}, False), ("gradient", {}, False),
+        ("guided_backprop", {}, False), ("activation", {}, False), ("cam", {}, False),
+        ("integrated_gradients", {"steps": IG_STEPS}, True),
+        ("occlusion", {"window": window, "stride": stride, "batch_size": OCCLUSION_BATCH}, True),
+        ("smoothgrad", {"samples": SMOOTHGRAD_SAMPLES, "noise": SMOOTHGRAD_NOISE}, True),
+    ]
+    cases, skipped = [], []
+    for method, options, slow in specs:
+        ex = pilotlens.explainer(b.model, method, **options)
+        try:
+            ex(x[:1], target=0)
+        except ValueError as exc:  # e.g. cam on a model without a global-average-pool head
+            skipped.append(f"{method}: {str(exc).split(';')[0]}")
+            continue
+        opts = ", ".join(f"{k}={v}" for k, v in options.items())
+        cases.append(Case(method, "pilotlens", lambda ex=ex: ex(x, target=0).maps, slow,
+                          f"pilotlens.explainer(model, {method!r}{', ' + opts if opts else ''})"))
+    return cases, skipped
+
+
+def captum_cases(b: Bench, x: torch.Tensor) -> list[Case]:
+    if captum is None:
+        return []
+    model, (C, H, W) = b.model, b.shape
+    layer = dict(model.named_modules())[b.layer]
+    saliency, guided, ig = Saliency(model), GuidedBackprop(model), IntegratedGradients(model)
+    gradcam, occlusion = LayerGradCam(model, layer), Occlusion(model)
+    smooth = NoiseTunnel(Saliency(model))
+    (wh, ww), (sh, sw) = occlusion_window(b.shape)
+    per_eval = max(1, OCCLUSION_BATCH // x.shape[0])  # the same images per forward as pilotlens's batch_size
+    return [
+        Case("gradient", "captum", lambda: minmax(saliency.attribute(x, target=0, abs=True).amax(dim=1)),
+             label="Saliency(abs=True), max over channels, min-max"),
+        Case("guided_backprop", "captum", lambda: minmax(guided.attribute(x, target=0).abs().amax(dim=1)),
+             label="GuidedBackprop, |.| max over channels, min-max"),
+        Case("grad_cam", "captum",
+             lambda: minmax(LayerAttribution.interpolate(gradcam.attribute(x, target=0, relu_attributions=True),
+                                                         (H, W), interpolate_mode="bilinear")[:, 0]),
+             label=f"LayerGradCam({b.layer}) + LayerAttribution.interpolate(bilinear), min-max"),
+        Case("integrated_gradients", "captum",
+             lambda: minmax(ig.attribute(x, baselines=0.0, target=0, n_steps=IG_STEPS).sum(dim=1)), True,
+             label=f"IntegratedGradients(n_steps={IG_STEPS}, gausslegendre), sum over channels, min-max"),
+        Case("occlusion", "captum",
+             lambda: minmax(occlusion.attribute(x, sliding_window_shapes=(C, wh, ww), strides=(C, sh, sw),
+                                                baselines=0.0, target=0, perturbations_per_eval=per_eval)[:, 0]),
+             True, label=f"Occlusion(window {wh}x{ww}, stride {sh}x{sw}, perturbations_per_eval=64 // B), min-max"),
+        Case("smoothgrad", "captum",
+             lambda: minmax(smooth.attribute(x, nt_type="smoothgrad", nt_samples=SMOOTHGRAD_SAMPLES,
+                                             stdevs=SMOOTHGRAD_NOISE * b.pixel_range, target=0, abs=True).amax(dim=1)),
+             True, label=f"NoiseTunnel(Saliency(abs=True), smoothgrad, {SMOOTHGRAD_SAMPLES} samples), max, min-max"),
+    ]
+
+
+def torchcam_cases(b: Bench, x: torch.Tensor) -> list[Case]:
+    if torchcam is None:
+        return []
+    size = b.shape[1:]
+
+    def upsample(cam):  # torchcam's maps are normalised at the layer's resolution
+        return F.interpolate(cam.unsqueeze(1), size=size, mode="bilinear", align_corners=False)[:, 0]
+
+    # each extractor gets its own copy of the model: torchcam keeps its hooks on the model for the
+    # extractor's life, and they must not slow down the plain forward pass or the other libraries
+    model = copy.deepcopy(b.model).eval()
+    gradcam = TorchcamGradCAM(model, target_layer=b.layer, input_shape=b.shape)
+    cases = [Case("grad_cam", "torchcam", lambda: upsample(gradcam(class_idx=0, scores=model(x))[0]),
+                  label=f"GradCAM({b.layer!r}) on model(x), F.interpolate bilinear")]
+    if b.fc:
+        gap_model = copy.deepcopy(b.model).eval()
+        cam = TorchcamCAM(gap_model, target_layer=b.cam_layer, fc_layer=b.fc, input_shape=b.shape)
+
+        def run_cam():
+            with torch.no_grad():
+                return upsample(cam(class_idx=0, scores=gap_model(x))[0])
+        cases.append(Case("cam", "torchcam", run_cam,
+                          label=f"CAM({b.cam_layer!r}, fc_layer={b.fc!r}) on model(x) in no_grad, F.interpolate bilinear"))
+    return cases
+
+
+# -- timing ----------------------------------------------------------------------------------------
+def timed(c: Case, number: int) -> float:
+    """Seconds per call of c.run over `number` calls; the last maps are kept for check_maps."""
+    t0 = time.perf_counter()
+    for _ in range(number):
+        c.last = c.run()
+    return (time.perf_counter() - t0) / number
+
+
+def calibrate(c: Case, warmup: int, min_sample_s: float) -> int:
+    """Warm up, then how many calls make one sample last about min_sample_s."""
+    for _ in range(warmup):
+        c.last = c.run()
+    return max(1, round(min_sample_s / max(timed(c, 1), 1e-6)))
+
+
+def measure(cases: list[Case], forward: Case, rounds: int, min_rounds: int, seconds: float,
+            warmup: int, min_sample_s: float) -> int:
+    """Interleaved: every round times forward, case, forward, case, ...; the case order rotates from round
+    to round. Stops after `rounds`, or once `seconds` have passed and `min_rounds` are done. Slow cases are
+    not warmed up: one call per sample (their first call, at seconds a call, costs a few percent at most)."""
+    start = time.perf_counter()
+    forward.number = calibrate(forward, warmup, min_sample_s)
+    for c in cases:
+        c.number = 1 if c.slow else calibrate(c, warmup, min_sample_s)
+    done, collecting = 0, gc.isenabled()
+    gc.disable()  # no collector pauses inside a sample (as timeit); one full collection per round instead
+    try:
+        while done < rounds and (done < min_rounds or time.perf_counter() - start < seconds):
+            gc.collect()
+            k = done % len(cases)
+            for c in cases[k:] + cases[:k]:
+                t_fwd = timed(forward, forward.number)
+                t = timed(c, c.number)
+                c.ms.append(t * 1e3)
+                c.ratios.append(t / t_fwd)
+                forward.ms.append(t_fwd * 1e3)
+            done += 1
+    finally:
+        if collecting:
+            gc.enable()
+    return done
+
+
+def check_maps(cases: list[Case], x: torch.Tensor) -> None:
+    """Each implementation returned B x H x W maps in [0, 1] (its last timed call); record how far each is
+    from pilotlens's."""
+    ours: dict[str, torch.Tensor] = {}
+    for c in sorted(cases, key=lambda c: c.library != "pilotlens"):
+        maps = c.last.detach()
+        if tuple(maps.shape) != (x.shape[0], *x.shape[2:]) or not torch.isfinite(maps).all():
+            raise AssertionError(f"{c.library} {c.method}: maps of shape {tuple(maps.shape)}, expected B x H x W finite")
+        if maps.min() < -1e-4 or maps.max() > 1 + 1e-4:
+            raise AssertionError(f"{c.library} {c.method}: maps outside [0, 1]")
+        if c.library == "pilotlens":
+            ours[c.method] = maps
+        elif c.method in ours:
+            c.diff = float((maps - ours[c.method]).abs().max())
+
+
+# -- the tables ------------------------------------------------------------------------------------
+def med(v: list[float]) -> float:
+    return statistics.median(v) if v else float("nan")
+
+
+def quartiles(v: list[float]) -> tuple[float, float]:
+    if len(v) < 4:
+        return min(v), max(v)
+    q = statistics.quantiles(v, n=4)
+    return q[0], q[2]
+
+
+def rows(cases: list[Case], forward: Case, noise: Case) -> list[dict]:
+    """One row per method: pilotlens's ms and ratio, each library's, and pilotlens's speedup."""
+    by = {(c.method, c.library): c for c in cases}
+    out = [{"method": "forward (no_grad)", "ms": med(forward.ms), "ratio": 1.0, "iqr": quartiles(noise.ratios),
+            "slow": False}]
+    for method in dict.fromkeys(c.method for c in cases):
+        ours = by.get((method, "pilotlens"))
+        row = {"method": method, "ms": med(ours.ms) if ours else None, "ratio": med(ours.ratios) if ours else None,
+               "iqr": quartiles(ours.ratios) if ours else None, "slow": any(c.slow for c in cases if c.method == method)}
+        for lib in LIBRARIES:
+            ref = by.get((method, lib))
+            row[lib] = None if ref is None else {
+                "ms": med(ref.ms), "ratio": med(ref.ratios), "diff": ref.diff,
+                "speedup": med(ref.ratios) / row["ratio"] if row["ratio"] else None}
+        out.append(row)
+    return out
+
+
+def fmt(v, spec: str, missing: str = "—") -> str:
+    return missing if v is None else format(v, spec)
+
+
+HEADER = ["method", "pilotlens ms", "× fwd", "captum ms", "captum × fwd", "torchcam ms", "torchcam × fwd",
+          "speedup vs captum", "speedup vs torchcam", "Δmap captum", "Δmap torchcam"]
+
+
+def cells(row: dict, iqr: bool) -> list[str]:
+    ratio = fmt(row["ratio"], ".2f")
+    if iqr and row["iqr"] is not None:
+        ratio += f" [{row['iqr'][0]:.2f}–{row['iqr'][1]:.2f}]"
+    out = [row["method"], fmt(row["ms"], ".1f"), ratio]
+    refs = [row.get(lib) for lib in LIBRARIES]
+    for ref in refs:
+        out += [fmt(ref and ref["ms"], ".1f"), fmt(ref and ref["ratio"], ".2f")]
+    out += [fmt(ref and ref["speedup"], ".2f") + ("×" if ref and ref["speedup"] else "") for ref in refs]
+    out += [fmt(ref and ref["diff"], ".0e") for ref in refs]
+    return out
+
+
+def text_table(table: list[dict]) -> str:
+    lines = [HEADER] + [cells(r, iqr=True) for r in table]
+    widths = [max(len(l[i]) for l in lines) for i in range(len(HEADER))]
+    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(l, widths)))
+                     for l in lines)
+
+
+def markdown_table(table: list[dict]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---"] + ["---:"] * (len(HEADER) - 1)) + "|"]
+    lines += ["| " + " | ".join(cells(r, iqr=False)) + " |" for r in table]
+    return "\n".join(lines)
+
+
+def target_lines(name: str, batch: int, table: list[dict]) -> list[str]:
+    if name != "PilotNet" or batch != 32:
+        return []
+    out = []
+    for row in table:
+        goal = TARGETS.get(row["method"])
+        if goal is not None and row["ratio"] is not None:
+            verdict = "met" if row["ratio"] <= goal else "MISSED"
+            out.append(f"  target {row['method']:<16} ≤ {goal:.1f}× forward: {row['ratio']:.2f}×  {verdict}")
+    return out
+
+
+# -- main ------------------------------------------------------------------------------------------
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def load() -> str:
+    try:
+        return " ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def warn_contention() -> None:
+    """Say so when other processes use the cores this run's threads need: torch's threads then wait on
+    each other at every op, which slows small ops far more than big ones and distorts the ratios."""
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        return
+    free = (os.cpu_count() or 1) - busy
+    if torch.get_num_threads() > max(1.0, free + 0.5):
+        print(f"WARNING: load average {busy:.1f} on {os.cpu_count()} cores but {torch.get_num_threads()} torch threads: "
+              "other processes compete for the cores and the ratios will be distorted; try --threads 1\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 32], help="batch sizes (default 1 32)")
+    p.add_argument("--repeats", type=int, default=None, help="most rounds for the fast methods (default 25; quick 6)")
+    p.add_argument("--slow-repeats", type=int, default=None, help="most rounds for the slow section (default 3; quick 1)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="time budget of the whole run (default 150; quick 35): each model and batch gets its "
+                        "share and stops adding rounds when it is spent (at least 3 fast rounds, 1 slow round)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=["pilotnet", "donkey"],
+                   help="pilotnet_gap (PilotNet's convs + global average pool + linear) is where cam runs")
+    p.add_argument("--no-slow", action="store_true", help="skip integrated gradients, occlusion and smoothgrad")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer rounds, slow section only at the smallest batch: a smoke run in under a minute")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    fast_rounds = args.repeats or (6 if args.quick else 25)
+    slow_rounds = args.slow_repeats or (1 if args.quick else 3)
+    seconds = args.seconds or (35.0 if args.quick else 150.0)
+    warmup, min_sample_s = (1, 0.01) if args.quick else (2, 0.03)
+    weight = {b: b ** 0.5 for b in args.batch}  # a bigger batch gets more of the budget: its calls are slower
+    share = {b: seconds / len(args.models) * w / sum(weight.values()) for b, w in weight.items()}
+
+    started = time.perf_counter()
+    print(f"pilotlens explain speed — {machine()}")
+    print(f"references: {CAPTUM}; {TORCHCAM}")
+    print(f"at most {fast_rounds} rounds (fast), {0 if args.no_slow else slow_rounds} (slow), {seconds:.0f} s budget; "
+          f"load average at start: {load()}")
+    print("ratios are to the plain forward pass timed next to each call; [p25–p75] across rounds\n")
+    warn_contention()
+
+    results, legend = [], {}
+    for b in benches(args.models):
+        for batch in args.batch:
+            x = b.batch(batch)
+            forward = Case("forward", "forward", lambda m=b.model, x=x: _forward(m, x))
+            ours, skipped = pilotlens_cases(b, x)
+            cases = ours + captum_cases(b, x) + torchcam_cases(b, x)
+            if args.no_slow or (args.quick and batch != min(args.batch)):
+                cases = [c for c in cases if not c.slow]
+            fast, slow = [c for c in cases if not c.slow], [c for c in cases if c.slow]
+            noise = Case("forward", "forward", forward.run, label="the forward pass against itself")
+            t0 = time.perf_counter()
+            n_fast = measure([noise] + fast, forward, fast_rounds, 3, share[batch] * (0.5 if slow else 1.0),
+                             warmup, min_sample_s)
+            n_slow = 0
+            if slow:
+                n_slow = measure(slow, Case("forward", "forward", forward.run), slow_rounds, 1,
+                                 share[batch] - (time.perf_counter() - t0), warmup, min_sample_s)
+            check_maps(cases, x)
+            table = rows(cases, forward, noise)
+            title = f"{b.name} {'x'.join(map(str, b.shape))}, batch {batch}"
+            print(f"== {title} (forward {med(forward.ms):.1f} ms; {n_fast} rounds fast, {n_slow} slow)")
+            print(text_table(table))
+            for line in skipped:
+                print(f"  skipped {line}")
+            for line in target_lines(b.name, batch, table):
+                print(line)
+            print()
+            results.append((title, table, skipped))
+            legend.update({(c.library, c.method): c.label for c in cases})
+            sys.stdout.flush()
+
+    print("what runs (every call returns B x H x W maps, min-max normalised per image, at input resolution):")
+    for (lib, method), label in sorted(legend.items()):
+        print(f"  {lib:<9} {method:<20} {label}")
+    print(f"\nload average at end: {load()}; total {time.perf_counter() - started:.0f} s\n")
+    print("## Markdown\n")
+    print(f"Ratios to the plain forward pass (`torch.no_grad()`), median over interleaved rounds; {machine()}. "
+          "Speedup = reference's ratio / pilotlens's. Δmap = max |reference map − pilotlens map| (both min-max "
+          "normalised at input resolution; smoothgrad draws different noise).\n")
+    for title, table, skipped in results:
+        print(f"**{title}**\n")
+        print(markdown_table(table))
+        if skipped:
+            print("\nskipped: " + "; ".join(skipped))
+        print()
+    return 0
+
+
+def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
