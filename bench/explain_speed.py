@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None, help="most rounds for the fast methods (default 25; quick 6)")
     p.add_argument("--slow-repeats", type=int, default=None, help="most rounds for the slow section (default 3; quick 1)")
     p.add_argument("--seconds", type=float, default=None,
-                   help="time budget of the whole run (default 150; quick 35): each model and batch gets its "
+                   help="time budget of the whole run (default 150; quick 28): each model and batch gets its "
                         "share and stops adding rounds when it is spent (at least 3 fast rounds, 1 slow round)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=["pilotnet", "donkey"],
@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     fast_rounds = args.repeats or (6 if args.quick else 25)
     slow_rounds = args.slow_repeats or (1 if args.quick else 3)
-    seconds = args.seconds or (35.0 if args.quick else 150.0)
+    seconds = args.seconds or (28.0 if args.quick else 150.0)
     warmup, min_sample_s = (1, 0.01) if args.quick else (2, 0.03)
     weight = {b: b ** 0.5 for b in args.batch}  # a bigger batch gets more of the budget: its calls are slower
     share = {b: seconds / len(args.models) * w / sum(weight.values()) for b, w in weight.items()}
