@@ -15,12 +15,13 @@ FLAT = 1e-5
 def normalize(raw: torch.Tensor) -> torch.Tensor:
     """Min-max normalise each image of a B x H x W batch to [0, 1]; a flat map becomes all zeros."""
     flat = raw.reshape(raw.shape[0], -1)
-    lo = flat.min(dim=1, keepdim=True).values
-    hi = flat.max(dim=1, keepdim=True).values
+    lo = flat.amin(dim=1, keepdim=True)   # amin/amax: no argmin/argmax indices to compute
+    hi = flat.amax(dim=1, keepdim=True)
     span = hi - lo
     live = span > FLAT * torch.maximum(lo.abs(), hi.abs())
-    out = torch.where(live, (flat - lo) / torch.where(live, span, torch.ones_like(span)), torch.zeros_like(flat))
-    return out.reshape(raw.shape)
+    # one scale per image (0 for a flat one), so the whole map costs a subtract and a multiply
+    scale = torch.where(live, 1 / torch.where(live, span, torch.ones_like(span)), torch.zeros_like(span))
+    return (flat - lo).mul_(scale).reshape(raw.shape)
 
 
 @dataclass
