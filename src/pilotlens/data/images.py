@@ -26,6 +26,14 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         return np.array(im.convert("RGB"), dtype=np.uint8)
 
 
+def first_existing(image: str, candidates: list[Path]) -> Path:
+    """The first of `candidates` that is a file (logs name their images relative to different folders)."""
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(f"image not found: {image} (looked at {', '.join(map(str, candidates))})")
+
+
 def natural_key(name: str) -> list:
     """Sort key where digit runs compare as numbers: frame_2 < frame_10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .images import read_image
+from .images import first_existing, read_image
 from .source import Record, Source, broken, clock
 
 _WHEN = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2}):(\d{1,2})(?:[:.](\d+))?")
@@ -74,10 +74,7 @@ class SullyChenSource(Source):
 
     def _resolve(self, image: str) -> Path:
         candidates = [self.txt.parent / image, self.txt.parent / "data" / image]
-        for c in candidates:
-            if c.is_file():
-                return c
-        raise FileNotFoundError(f"image not found: {image} (looked at {', '.join(map(str, candidates))})")
+        return first_existing(image, candidates)
 
     def _count(self) -> int:
         return len(self._lines)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .images import read_image
+from .images import first_existing, read_image
 from .source import Record, Source, broken, clock
 
 COLUMNS = ("center", "left", "right", "steering", "throttle", "brake", "speed")
@@ -102,10 +102,7 @@ class UdacitySource(Source):
         given = Path(image)
         candidates = [given if given.is_absolute() else root / given,
                       root / "IMG" / re.split(r"[\\/]", image)[-1]]  # split on both: Windows paths too
-        for c in candidates:
-            if c.is_file():
-                return c
-        raise FileNotFoundError(f"image not found: {image} (looked at {', '.join(map(str, candidates))})")
+        return first_existing(image, candidates)
 
     def _count(self) -> int:
         return len(self._rows)
