@@ -76,7 +76,8 @@ def test_conv_method_on_a_model_without_conv_layers():
 @pytest.mark.parametrize("bad,error,words", [
     (torch.rand(3, 66, 200), ValueError, "unsqueeze"),
     (torch.rand(1, 66, 200, 3, 1), ValueError, "B x C x H x W"),
-    (torch.rand(1, 1, 66, 200), ValueError, "rejected an input of shape"),
+    (torch.rand(1, 1, 66, 200), ValueError, "first convolution takes 3"),
+    (torch.rand(2, 66, 200, 3), ValueError, "channels-last.*permute"),   # a Keras-style batch
     (torch.zeros(1, 3, 66, 200, dtype=torch.uint8), TypeError, "floating"),
     ([[0.0]], TypeError, "torch.Tensor"),
 ])

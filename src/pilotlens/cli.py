@@ -92,11 +92,11 @@ def cmd_explain(args) -> None:
 
 def cmd_grid(args) -> None:
     from .figures import grid_figure
-    from .render import save_png
+    from .render import save_image
     pilots = {Path(m).stem: load_pilot(m) for m in args.model}
     image = grid_figure(pilots, list(_image_frames(args.images, args.strict)), args.method or ["visual_backprop"],
                         layer=args.layer, target=args.target, options=_method_options(args.set), look=_look(args))
-    save_png(args.out, image)
+    save_image(args.out, image)
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})")
 
 

@@ -8,7 +8,7 @@ from .data.synthetic import SyntheticSource
 from .figures import grid_figure
 from .models.pilot import Pilot
 from .pipeline import Look, movie
-from .render import save_png
+from .render import save_image
 
 METHODS = ("visual_backprop", "grad_cam")
 SEED = 7            # a drive none of the shipped pilots was trained on
@@ -29,7 +29,7 @@ def run_demo(out_dir: str | Path = "pilotlens-demo", frames: int = 200, model: s
                     look=look, progress=progress)
     picks = SyntheticSource(seed=SEED, frames=frames, size=SIZE, step=frames // 4)
     stills = list(picks)[:4]
-    save_png(out_dir / "demo-grid.png", grid_figure({model: pilot}, stills, METHODS, look=look))
+    save_image(out_dir / "demo-grid.png", grid_figure({model: pilot}, stills, METHODS, look=look))
     print(f"{summary}\nwrote {out_dir / 'demo-grid.png'}\ndemo done in {time.perf_counter() - start:.1f} s "
           f"with the shipped pilot {model!r}: {pilot.describe().splitlines()[0]}")
     return {"video": out_dir / "demo.mp4", "grid": out_dir / "demo-grid.png"}

@@ -9,7 +9,7 @@ import numpy as np
 from .data.frame import Frame
 from .models.pilot import Pilot
 from .pipeline import FrameExplainer, Look, batches
-from .render import grid, save_png
+from .render import grid, save_image
 
 
 def explain_to_pngs(pilot: Pilot, frames: Sequence[Frame], out_dir: str | Path, methods: Sequence[str], *,
@@ -26,7 +26,7 @@ def explain_to_pngs(pilot: Pilot, frames: Sequence[Frame], out_dir: str | Path, 
             for i, frame in enumerate(batch):
                 prediction = {k: float(np.ravel(v[i])[0]) for k, v in preds.items()}
                 path = out_dir / f"{Path(frame.source).stem or 'frame'}_{frame.index:05d}.png"
-                save_png(path, look.compose(frame, {m: maps[m][i] for m in maps}, prediction))
+                save_image(path, look.compose(frame, {m: maps[m][i] for m in maps}, prediction))
                 written.append(path)
     finally:
         explain.close()

@@ -1,7 +1,9 @@
 """The Saliency result and per-image normalisation."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -24,6 +26,31 @@ def normalize(raw: torch.Tensor) -> torch.Tensor:
     return (flat - lo).mul_(scale).reshape(raw.shape)
 
 
+def symmetric(raw: torch.Tensor) -> torch.Tensor:
+    """Scale each image of a signed B x H x W batch by its largest |value| into [-1, 1], keeping 0 at 0
+    (so a diverging colour map shows the sign); a flat map becomes all zeros."""
+    flat = raw.reshape(raw.shape[0], -1)
+    peak = flat.abs().amax(dim=1, keepdim=True)
+    scale = torch.where(peak > 0, 1 / torch.where(peak > 0, peak, torch.ones_like(peak)), torch.zeros_like(peak))
+    return (flat * scale).reshape(raw.shape)
+
+
+def finite_maps(finish: Callable[[torch.Tensor], torch.Tensor], raw: torch.Tensor, x: torch.Tensor,
+                output: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """(maps, raw, bad images): `finish(raw)`, where an image whose input, output or raw map is not
+    finite gets an all-zero map and raw map (never NaN), with a warning naming the images."""
+    bad = ~torch.isfinite(raw.reshape(raw.shape[0], -1)).all(dim=1)
+    bad |= ~torch.isfinite(output.reshape(output.shape[0], -1)).all(dim=1).to(bad.device)
+    bad |= ~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1).to(bad.device)
+    if not bad.any():
+        return finish(raw), raw, []
+    rows = bad.nonzero().flatten().tolist()
+    warnings.warn(f"{method}: image(s) {rows} of the batch have a non-finite input, model output or map "
+                  "(NaN or inf); their maps are all zeros", RuntimeWarning, stacklevel=3)
+    raw = torch.where(bad.view(-1, 1, 1), torch.zeros_like(raw), raw)
+    return finish(raw), raw, rows
+
+
 @dataclass
 class Saliency:
     """What an explainer returns for a batch.
@@ -31,7 +58,11 @@ class Saliency:
     maps:   B x H x W float32 in [0, 1] at the input's resolution (min-max per image).
     raw:    B x H x W before normalisation; signed where the method is signed.
     output: the model's output for the batch, B x K.
-    method, layer, target: what was asked, for labels and reports.
+    method, layer, target: what was asked and answered (the layer the method read, the target it
+            explained, e.g. "steering(0.05)" or "class argmax"), for labels and reports.
+    signed: the raw maps' sign means something (evidence for vs against): draw `shown()` with a
+            diverging colour map centred on zero.
+    nonfinite: the images whose input, output or map was NaN or inf (their maps are zeros).
     """
 
     maps: torch.Tensor
@@ -40,9 +71,15 @@ class Saliency:
     method: str
     layer: str | None = None
     target: str = ""
+    signed: bool = False
+    nonfinite: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return self.maps.shape[0]
+
+    def shown(self) -> torch.Tensor:
+        """What to draw: `maps` in [0, 1], or for a signed method the raw maps scaled into [-1, 1]."""
+        return symmetric(self.raw) if self.signed else self.maps
 
     def numpy(self) -> np.ndarray:
         """The maps as a numpy B x H x W float32 array (for drawing)."""

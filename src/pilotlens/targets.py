@@ -31,8 +31,8 @@ class Target:
 class Index(Target):
     """The output column `index` (a regressor's output or a class logit)."""
 
-    def __init__(self, index: int):
-        self.index = int(index)
+    def __init__(self, index: int, name: str | None = None):
+        self.index, self.name = int(index), name
 
     def __call__(self, output):
         if not -output.shape[1] <= self.index < output.shape[1]:
@@ -40,7 +40,7 @@ class Index(Target):
         return output[:, self.index]
 
     def __repr__(self):
-        return f"index {self.index}"
+        return self.name or f"index {self.index}"
 
 
 class Class(Target):
@@ -80,6 +80,20 @@ class _Gather(Target):
         return self.label
 
 
+class Decoded(Target):
+    """Column `index` of a differentiable decoding of the raw output (a categorical pilot's expected
+    angle from its angle bins): `decode(output B x K) -> B x J`."""
+
+    def __init__(self, decode, index: int, name: str):
+        self.decode, self.index, self.name = decode, int(index), name
+
+    def __call__(self, output):
+        return self.decode(output)[:, self.index]
+
+    def __repr__(self):
+        return self.name
+
+
 class Steering(Target):
     """Steering evidence for the output column `index` (an angle, right positive).
 
@@ -92,22 +106,28 @@ class Steering(Target):
     Grad-CAM literature. `mode` forces one of "right", "left", "centre" for every image.
     """
 
-    def __init__(self, threshold: float = 0.05, index: int = 0, mode: str | None = None):
+    def __init__(self, threshold: float = 0.05, index: int = 0, mode: str | None = None,
+                 angle: Target | None = None):
         if threshold < 0:
             raise ValueError("steering threshold must be >= 0")
         if mode not in (None, "right", "left", "centre", "center"):
             raise ValueError(f"steering mode {mode!r}: use right, left or centre")
         self.threshold, self.index, self.mode = float(threshold), int(index), mode
+        self.angle = angle if angle is not None else Index(self.index)   # where the angle is read
+
+    def with_angle(self, angle: Target) -> "Steering":
+        """The same steering target reading the angle from `angle` (a pilot's named output)."""
+        return Steering(self.threshold, getattr(angle, "index", self.index), self.mode, angle)
 
     def fix(self, output):
         if self.mode is not None:
             return self
-        a = Index(self.index)(output).detach()
+        a = self.angle(output).detach()
         side = torch.where(a > self.threshold, 1, torch.where(a < -self.threshold, -1, 0))
-        return _SteeringSides(self.index, side, repr(self))
+        return _SteeringSides(self.angle, side, repr(self))
 
     def __call__(self, output):
-        a = Index(self.index)(output)
+        a = self.angle(output)
         if self.mode == "right":
             return a
         if self.mode == "left":
@@ -126,16 +146,16 @@ class Steering(Target):
 class _SteeringSides(Target):
     """Steering with each image's side decided: +1 right, -1 left, 0 centre."""
 
-    def __init__(self, index: int, side: torch.Tensor, label: str):
-        self.index, self.side, self.label = index, side, label
+    def __init__(self, angle: Target, side: torch.Tensor, label: str):
+        self.angle, self.side, self.label = angle, side, label
 
     def __call__(self, output):
-        a = Index(self.index)(output)
+        a = self.angle(output)
         side = self.side.to(a.device)
         return torch.where(side == 0, -a.abs(), a * side)
 
     def select(self, rows):
-        return _SteeringSides(self.index, self.side[rows], self.label)
+        return _SteeringSides(self.angle, self.side[rows], self.label)
 
     def __repr__(self):
         return self.label

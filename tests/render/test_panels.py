@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pilotlens.render import grid, panels, save_png, title_height
+from pilotlens.render import grid, panels, save_image, title_height
 
 H, W = 12, 16
 
@@ -83,27 +83,40 @@ def test_grid_errors():
         grid([[_img(0)]], row_titles=["x", "y"])
 
 
-def test_save_png_round_trip_and_replace(tmp_path):
+def test_save_image_round_trip_and_replace(tmp_path):
     p = tmp_path / "out.png"
     a, b = _img(0), _img(1)
-    save_png(p, a)
+    save_image(p, a)
     np.testing.assert_array_equal(cv2.imread(str(p))[:, :, ::-1], a)
-    save_png(str(p), b)
+    save_image(str(p), b)
     np.testing.assert_array_equal(cv2.imread(str(p))[:, :, ::-1], b)
     assert os.listdir(tmp_path) == ["out.png"]
 
 
-def test_save_png_failure_leaves_nothing(tmp_path, monkeypatch):
+def test_save_image_failure_leaves_nothing(tmp_path, monkeypatch):
     p = tmp_path / "out.png"
-    save_png(p, _img(0))
+    save_image(p, _img(0))
     with pytest.raises(ValueError):
-        save_png(p, np.zeros((4, 4), np.uint8))
+        save_image(p, np.zeros((4, 4), np.uint8))
 
     def broken_replace(src, dst):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
-        save_png(p, _img(1))
+        save_image(p, _img(1))
     assert os.listdir(tmp_path) == ["out.png"]
     np.testing.assert_array_equal(cv2.imread(str(p))[:, :, ::-1], _img(0))
+
+
+def test_save_image_writes_the_format_its_name_says(tmp_path):
+    img = _img(0)
+    save_image(tmp_path / "a.jpg", img)
+    save_image(tmp_path / "b.JPEG", img)
+    save_image(tmp_path / "c.png", img)
+    assert (tmp_path / "a.jpg").read_bytes()[:3] == b"\xff\xd8\xff"       # JPEG magic
+    assert (tmp_path / "b.JPEG").read_bytes()[:3] == b"\xff\xd8\xff"
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="ends in"):
+        save_image(tmp_path / "d.bmp", img)
+    assert sorted(os.listdir(tmp_path)) == ["a.jpg", "b.JPEG", "c.png"]

@@ -91,9 +91,9 @@ def display_image(x: np.ndarray) -> np.ndarray:
 
 def examples_png(path: Path, images: list[np.ndarray], maps: dict[str, list[np.ndarray]], titles: list[str]) -> Path:
     """A grid: one row per image, the image then its map (overlay) for each method."""
-    from ..render import grid, overlay, save_png
+    from ..render import grid, overlay, save_image
 
     scale = max(1.0, 96 / max(1, images[0].shape[0]))
     rows = [[img] + [overlay(img, maps[m][i]) for m in maps] for i, img in enumerate(images)]
-    save_png(path, grid(rows, row_titles=titles, col_titles=["input", *maps], scale=min(scale, 4.0)))
+    save_image(path, grid(rows, row_titles=titles, col_titles=["input", *maps], scale=min(scale, 4.0)))
     return path

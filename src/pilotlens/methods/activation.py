@@ -14,6 +14,7 @@ class Activation(Explainer):
     name = "activation"
     uses_layer = True
     defaults = {"threshold": None}
+    option_types = {"threshold": (float, type(None))}
 
     def check_options(self):
         t = self.options["threshold"]

@@ -15,8 +15,10 @@ from torch import nn
 
 from ..hooks import HookSet, eval_mode
 from ..layers import LayerSpec, find_layer
-from ..saliency import Saliency, normalize
+from ..model_io import check_input, device_of, model_output
+from ..saliency import Saliency, finite_maps, normalize
 from ..targets import Target, TargetSpec, default_target, parse_target, score
+from .options import check_options
 
 REGISTRY: dict[str, type["Explainer"]] = {}
 
@@ -33,15 +35,6 @@ def get_method(name: str) -> type["Explainer"]:
         raise ValueError(f"unknown method {name!r}; methods: {', '.join(sorted(REGISTRY))}") from None
 
 
-def model_output(out: Any) -> torch.Tensor:
-    """A model's output as B x K: a (B,) tensor becomes B x 1; a tuple of heads is concatenated."""
-    if isinstance(out, (tuple, list)):
-        return torch.cat([model_output(o) for o in out], dim=1)
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"the model returned {type(out).__name__}; pilotlens needs a tensor or a tuple of tensors")
-    return out.reshape(out.shape[0], -1)
-
-
 class Explainer:
     """One attribution method bound to a model (and, for layer methods, a layer).
 
@@ -51,19 +44,18 @@ class Explainer:
 
     name = ""
     uses_layer = False   # True for methods that read a conv layer (grad_cam, cam, activation, ...)
+    signed = False       # True when the raw map's sign means something (evidence for vs against)
     defaults: dict[str, Any] = {}
+    # the types an option takes, where its default does not say (several types, or None allowed)
+    option_types: dict[str, tuple[type, ...]] = {}
 
     def __init__(self, model: nn.Module, layer: LayerSpec = None, **options: Any):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
-        unknown = sorted(set(options) - set(self.defaults))
-        if unknown:
-            valid = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items()) or "none"
-            raise TypeError(f"{self.name}: unknown option {', '.join(unknown)}; valid options: {valid}")
         if layer is not None and not self.uses_layer:
             raise ValueError(f"{self.name} attributes to the input and takes no layer")
         self.model = model
-        self.options = {**self.defaults, **options}
+        self.options = check_options(self.name, self.defaults, self.option_types, options)
         self._layer_spec = layer
         self.layer_name: str | None = None
         self.layer: nn.Module | None = None
@@ -82,18 +74,28 @@ class Explainer:
         """raw -> maps in [0, 1]; min-max per image unless a method says otherwise."""
         return normalize(raw)
 
+    def is_signed(self) -> bool:
+        """Whether this explainer's raw maps carry a sign (drawn with a diverging colour map)."""
+        return self.signed
+
     # -- the call --------------------------------------------------------------------------------
     def __call__(self, x: torch.Tensor, target: TargetSpec = None) -> Saliency:
+        """Explain the batch x for `target` (see targets.parse_target; None: the model's default).
+
+        The map of an image whose model output or input is not finite is all zeros, never NaN:
+        `Saliency.nonfinite` lists those images and a warning names them."""
         x = self._check_input(x)
         spec = parse_target(target)
         if self.uses_layer and self.layer is None:
+            # an index needs the input's shape to trace the model: resolved once, on the first call
             self.layer_name, self.layer = find_layer(self.model, self._layer_spec, tuple(x.shape[1:]))
-        self._target_label = repr(spec) if spec is not None else ""
         with HookSet() as hooks, _eval(self.model), torch.enable_grad():
             raw, output = self.attribute(x, spec, hooks)
-        raw = raw.detach().float()
-        return Saliency(maps=self.finish(raw), raw=raw, output=output.detach(), method=self.name,
-                        layer=self.layer_name, target=self._target_label)
+        raw, output = raw.detach().float(), output.detach()
+        label = repr(spec if spec is not None else default_target(output))
+        maps, raw, bad = finite_maps(self.finish, raw, x, output, self.name)
+        return Saliency(maps=maps, raw=raw, output=output, method=self.name, layer=self.layer_name,
+                        target=label, signed=self.is_signed(), nonfinite=bad)
 
     def close(self) -> None:
         """Nothing stays hooked between calls; close() only drops the model reference."""
@@ -108,24 +110,12 @@ class Explainer:
     # -- helpers shared by the methods ------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        p = next(self.model.parameters(), None)
-        return p.device if p is not None else torch.device("cpu")
+        return device_of(self.model)
 
     def _check_input(self, x: Any) -> torch.Tensor:
         if self.model is None:
             raise RuntimeError(f"this {self.name} explainer is closed")
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor B x C x H x W, not {type(x).__name__} "
-                            "(images go through Pilot.prepare first)")
-        if x.dim() == 3:
-            raise ValueError(f"x must be a batch B x C x H x W; got C x H x W {tuple(x.shape)}: use x.unsqueeze(0)")
-        if x.dim() != 4 or x.shape[0] == 0:
-            raise ValueError(f"x must be a non-empty batch B x C x H x W, got shape {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
-        p = next(self.model.parameters(), None)
-        dtype = p.dtype if p is not None and p.is_floating_point() else x.dtype
-        return x.detach().to(device=self.device, dtype=dtype)
+        return check_input(self.model, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The model's output as B x K, with a clear error when the model rejects x."""
@@ -138,7 +128,6 @@ class Explainer:
     def fixed_target(self, spec: Target | None, output: torch.Tensor) -> Target:
         """The target for this batch, its choices frozen on the clean output."""
         target = spec if spec is not None else default_target(output)
-        self._target_label = repr(target)
         return target.fix(output.detach())
 
     def input_gradient(self, x: torch.Tensor, spec: Target | None, target: Target | None = None):

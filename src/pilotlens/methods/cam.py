@@ -46,6 +46,7 @@ def find_gap_head(model: nn.Module, input_shape) -> tuple[str, nn.Module]:
 @register
 class CAM(Explainer):
     name = "cam"
+    signed = True   # class weights may be negative: the map says for and against
 
     def __init__(self, model, layer=None, **options):
         super().__init__(model, layer, **options)

@@ -26,6 +26,9 @@ class GradCAM(Explainer):
     uses_layer = True
     defaults = {"signed": False}
 
+    def is_signed(self) -> bool:
+        return self.options["signed"]
+
     def attribute(self, x, target, hooks):
         cam, output = grad_cam_raw(self, x, target, hooks, bool(self.options["signed"]))
         return upsample(cam, tuple(x.shape[-2:])), output

@@ -16,6 +16,7 @@ from .base import Explainer, register, upsample
 class Hypercolumns(Explainer):
     name = "hypercolumns"
     defaults = {"layers": None}
+    option_types = {"layers": (list, tuple, type(None))}
 
     def check_options(self):
         specs = self.options["layers"]

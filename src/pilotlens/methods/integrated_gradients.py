@@ -28,7 +28,9 @@ def quadrature(steps: int, rule: str) -> tuple[list[float], list[float]]:
 @register
 class IntegratedGradients(Explainer):
     name = "integrated_gradients"
+    signed = True
     defaults = {"steps": 50, "baseline": 0.0, "rule": "gausslegendre"}
+    option_types = {"baseline": (float, torch.Tensor)}
 
     def check_options(self):
         if int(self.options["steps"]) < 1:

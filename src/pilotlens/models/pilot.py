@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,8 +20,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.frame import Frame
+from ..outputs import atomic_file
+from ..model_io import device_of, dtype_of, model_output
+from ..targets import Decoded, Index, Steering, Target, TargetSpec, parse_target
 from . import color as colors
 from . import zoo
+
+#: a pilot with an "angle" output explains steering evidence with this threshold (normalised angle
+#: units, -1 full left .. 1 full right) unless told otherwise
+STEERING_THRESHOLD = 0.05
 
 #: where the pilots shipped with the package live: Pilot.load("<name>") reads weights/<name>.pt
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -30,6 +36,33 @@ FILE_FORMAT = "pilotlens.pilot"
 FILE_VERSION = 1
 _PLAIN = (str, int, float, bool, type(None))
 _SETTINGS = ("input_size", "crop", "color", "scale", "mean", "std", "outputs", "units", "default_target", "name")
+
+
+# the first bytes of the files people pass as a model, to say what a file is before unpickling it
+_MAGIC = {b"PK\x03\x04": "torch", b"\x89HDF\r\n\x1a\n": "hdf5"}
+
+
+def read_torch_file(path: Path) -> Any:
+    """torch.load(path, weights_only=True), with errors that say what the file is not, and never the
+    advice to load unsafely."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
+    if kind == "hdf5":
+        raise ValueError(f"{path}: an HDF5 file (a Keras .h5 model?), not a pilotlens pilot file")
+    if kind is None and not head.startswith(b"\x80"):   # neither a torch zip nor a legacy pickle
+        what = "empty" if not head else ("text" if head.isascii() else "not a PyTorch file")
+        raise ValueError(f"{path}: not a pilot file: it is {what} (a pilot file is what Pilot.save or "
+                         "`pilotlens train` writes)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(f"{path}: refused: it holds pickled Python objects (a whole model or other classes), "
+                         "and pilotlens never loads code from a file. Save plain weights instead: "
+                         "Pilot(model, ...).save(path) or torch.save(model.state_dict(), path)") from None
+    except Exception as e:  # a truncated or corrupt file
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: not a readable PyTorch file, truncated or corrupt ({reason})") from None
 
 
 def shipped_pilots() -> list[str]:
@@ -114,13 +147,11 @@ class Pilot:
     # -- where the model lives ---------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        p = next(self.model.parameters(), None)
-        return p.device if p is not None else torch.device("cpu")
+        return device_of(self.model)
 
     @property
     def dtype(self) -> torch.dtype:
-        p = next(self.model.parameters(), None)
-        return p.dtype if p is not None and p.is_floating_point() else torch.float32
+        return dtype_of(self.model)
 
     def to(self, device) -> "Pilot":
         """Move the model to `device`; returns self."""
@@ -193,13 +224,48 @@ class Pilot:
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         return (x * self.scale - mean) / std
 
+    # -- what to explain --------------------------------------------------------------------
+    def resolve_target(self, spec: TargetSpec = None) -> Target | None:
+        """The one place a pilot-aware target is chosen; every verb and `evaluate` explain this.
+
+        spec None: the pilot's `default_target`, else for a pilot with an "angle" output
+        `Steering(0.05)` on it (right / left / keep-centre evidence per frame, so a map explains the
+        turn the car is making whichever way it goes), else None (the engine's default: the single
+        output, or the argmax class). An output name ("angle", "throttle") is that column;
+        "steering[:t]", "left", "right", "centre" read the "angle" output. Anything else goes to
+        `targets.parse_target` (an index, "sum", "class[:N]", a callable, a Target).
+        For a model with `decode_soft` (a categorical pilot), output names read its differentiable
+        decoding; a model with only an argmax `decode` has no named output to differentiate.
+        """
+        spec = self.default_target if spec is None else spec
+        if spec is None:
+            return Steering(STEERING_THRESHOLD).with_angle(self._output("angle")) if "angle" in self.outputs else None
+        if isinstance(spec, str) and spec.strip() in self.outputs:
+            return self._output(spec.strip()) if len(self.outputs) > 1 or self._decodes() else None
+        target = parse_target(spec)
+        if isinstance(target, Steering) and "angle" in self.outputs and type(target.angle) is Index \
+                and target.angle.name is None:   # "steering", "left", ...: read the pilot's angle
+            return target.with_angle(self._output("angle"))
+        return target
+
+    def _decodes(self) -> bool:
+        return callable(getattr(self.model, "decode", None))
+
+    def _output(self, name: str) -> Target:
+        """The target reading the output `name` (a raw column, or a column of the soft decoding)."""
+        column = self.outputs.index(name)
+        if not self._decodes():
+            return Index(column, name=name)
+        soft = getattr(self.model, "decode_soft", None)
+        if not callable(soft):
+            raise ValueError(f"the pilot's outputs ({', '.join(self.outputs)}) are decoded by argmax, which has no "
+                             "gradient: name a raw output column by its index instead")
+        return Decoded(soft, column, name)
+
     # -- x -> outputs -----------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The model's raw output as B x K (what explainers and targets see)."""
-        y = self.model(x)
-        if isinstance(y, (tuple, list)):
-            y = torch.cat([t.reshape(t.shape[0], -1) for t in y], dim=1)
-        return y.unsqueeze(1) if y.ndim == 1 else y.reshape(y.shape[0], -1)
+        return model_output(self.model(x))
 
     def predict(self, frames_or_x) -> dict[str, np.ndarray]:
         """{output name: values}: length-B arrays (B x K when one name covers K columns).
@@ -318,16 +384,10 @@ class Pilot:
                 "arch_kwargs": self.arch_kwargs, **self._settings(),
                 "weights_dtype": "float16" if half else "as trained",
                 "state_dict": {k: stored(v) for k, v in self.model.state_dict().items()}}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with open(tmp, "xb") as f:  # plain open: the file gets the usual permissions
-                torch.save(data, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as tmp, open(tmp, "xb") as f:  # plain open: the usual permissions
+            torch.save(data, f)
+            f.flush()
+            os.fsync(f.fileno())
 
     @staticmethod
     def _resolve(path_or_name) -> Path:
@@ -353,13 +413,7 @@ class Pilot:
         pass the (untrained) `model` to fill in.
         """
         path = cls._resolve(path_or_name)
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as e:
-            raise ValueError(f"{path}: refused: it holds Python objects other than plain data and tensors, "
-                             f"and pilotlens only loads with torch.load(weights_only=True) ({e})") from e
-        except Exception as e:
-            raise ValueError(f"{path}: not a readable pilot file ({type(e).__name__}: {e})") from e
+        data = read_torch_file(path)
         if not (isinstance(data, dict) and data.get("format") == FILE_FORMAT):
             raise ValueError(f"{path}: not a pilotlens pilot file (written by Pilot.save); a bare state_dict "
                              "loads with pilot.model.load_state_dict(torch.load(path, weights_only=True))")
@@ -373,7 +427,11 @@ class Pilot:
                                  "pass the model to fill: Pilot.load(path, model=MyNet())")
             if arch.startswith(zoo.TORCHVISION_PREFIX):
                 arch_kwargs.pop("weights", None)  # the state_dict brings them; never download
-            model = zoo.build(arch, **arch_kwargs)
+            try:
+                model = zoo.build(arch, **arch_kwargs)
+            except ImportError as e:
+                raise ValueError(f"{path}: the pilot's architecture {arch!r} needs a package that is not "
+                                 f"installed: {e}") from None
         model.load_state_dict(data["state_dict"])
         model.to(device)
         settings = {k: data[k] for k in _SETTINGS if k in data}

@@ -208,6 +208,16 @@ class DonkeyCategorical(nn.Module):
         throttle = t * (self.throttle_range / self.throttle_bins)
         return torch.stack([angle, throttle], dim=1)
 
+    def decode_soft(self, output: torch.Tensor) -> torch.Tensor:
+        """B x 35 logits -> B x 2 expected [angle, throttle] under each head's softmax: the
+        differentiable twin of `decode`, which steering targets explain."""
+        pa = output[:, :self.angle_bins].softmax(dim=1)
+        pt = output[:, self.angle_bins:].softmax(dim=1)
+        angles = torch.linspace(-1.0, 1.0, self.angle_bins, dtype=output.dtype, device=output.device)
+        throttles = torch.arange(self.throttle_bins, dtype=output.dtype, device=output.device) * (
+            self.throttle_range / self.throttle_bins)
+        return torch.stack([pa @ angles, pt @ throttles], dim=1)
+
 
 class LongRangeCNN(nn.Module):
     """Nava et al. 2019, "Learning Long-Range Perception Using Self-Supervision from Short-Range

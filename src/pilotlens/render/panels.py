@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from ._arrays import check_image
-from ._atomic import partial_path, remove_quietly
+from ..outputs import atomic_file
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 BAR_COLOR = (24, 24, 24)
@@ -125,18 +125,20 @@ def grid(rows: Sequence[Sequence[np.ndarray | None]], row_titles: Sequence[str] 
     return body
 
 
-def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write `image` (uint8 RGB) to `path` as PNG; the file appears under its name only once complete."""
+IMAGE_SUFFIXES = {".png": ".png", ".jpg": ".jpg", ".jpeg": ".jpg"}
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> None:
+    """Write `image` (uint8 RGB) to `path` in the format its name says (.png, .jpg/.jpeg); the file
+    appears under its name only once complete."""
     img = check_image(image)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ValueError(f"cannot write {os.fspath(path)!r}: an image name ends in {', '.join(IMAGE_SUFFIXES)}")
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if IMAGE_SUFFIXES[suffix] == ".jpg" else []
+    ok, buf = cv2.imencode(IMAGE_SUFFIXES[suffix], cv2.cvtColor(img, cv2.COLOR_RGB2BGR), params)
     if not ok:
-        raise OSError(f"could not encode a PNG for {path}")
-    path = os.fspath(path)
-    tmp = partial_path(path, ".png")
-    try:
+        raise OSError(f"could not encode {path}")
+    with atomic_file(path, suffix) as tmp:
         with open(tmp, "xb") as f:  # plain open: the file gets the usual umask permissions
             f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        remove_quietly(tmp)
-        raise

@@ -2,13 +2,13 @@
 
 Every sink writes to a hidden temporary name in the output's directory and renames it to the
 final name only when close() succeeds: a crash, an exception or a kill never leaves a truncated
-file under the name you asked for (a killed run may leave a ".<name>.partial-XXXX" file behind).
+file under the name you asked for (see pilotlens.outputs: SIGTERM cleans up too, and a later run
+writing the same output removes what a SIGKILLed one left).
 """
 from __future__ import annotations
 
 import math
 import os
-import shutil
 from fractions import Fraction
 
 import av
@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ._arrays import check_image
-from ._atomic import partial_path, remove_quietly
+from ..outputs import discard, forget, partial_path, publish
 
 # extension -> (codec, pixel format, codec options, container options).
 # H.264 + yuv420p + faststart is what every browser plays; OpenCV's mp4v is not.
@@ -185,14 +185,14 @@ class AVSink(Sink):
         self._container.close()
 
     def _publish(self) -> None:
-        os.replace(self.tmp, self.path)
+        publish(self.tmp, self.path)
 
     def _discard(self) -> None:
         try:
             self._container.close()
         except Exception:
             pass  # half-written or never started: it is deleted below anyway
-        remove_quietly(self.tmp)
+        discard(self.tmp)
 
 
 class FolderSink(Sink):
@@ -230,11 +230,12 @@ class FolderSink(Sink):
             old = partial_path(self.path, ".old")
             os.rename(self.path, old)
         os.rename(self.tmp, self.path)
+        forget(self.tmp)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            discard(old)
 
     def _discard(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        discard(self.tmp)
 
 
 def _is_folder(path: str) -> bool:
