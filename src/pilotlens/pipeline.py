@@ -11,123 +11,31 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
-
-import numpy as np
-import torch
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .data.frame import Frame
 from .data.source import Skipped, Source
-from .explain import explainer
-from .methods import get_method
+from .frame_explainer import Explained, FrameExplainer
 from .models.pilot import Pilot
-from .render import draw, draw_gauge, open_sink, panels
-from .targets import Index, Steering, Target, parse_target
+from .outputs import check_output_dir, check_output_file
+from .render import SUPPORTED, open_sink
+from .render.look import Look
+from .render.video import FORMATS, is_folder
 
 _END = object()
-STEERING_THRESHOLD = 0.05  # normalised angle units (-1 full left .. 1 full right)
-
-
-def pilot_target(pilot: Pilot, spec: Any = None) -> Target | None:
-    """A target from a user's spec, where an output name of the pilot ("angle", "throttle") means
-    that column. With no spec: the pilot's own default target, else, for a pilot with an "angle"
-    output, steering evidence on it (right / left / keep-centre per frame, threshold 0.05), so a map
-    explains the turn the car is making whichever way it goes."""
-    spec = pilot.default_target if spec is None else spec
-    if spec is None and "angle" in pilot.outputs:
-        return Steering(STEERING_THRESHOLD, index=pilot.outputs.index("angle"))
-    if isinstance(spec, str) and spec in pilot.outputs:
-        # one name may cover all K columns (e.g. "logits"): then the engine's default applies
-        return Index(pilot.outputs.index(spec)) if len(pilot.outputs) > 1 else None
-    return parse_target(spec)
-
-
-class FrameExplainer:
-    """Explains batches of Frames with several methods through one pilot: maps on the frames' own pixels.
-
-    `options` maps a method name to its options, e.g. {"occlusion": {"window": 20}}. The layer applies
-    to the methods that read a layer.
-    """
-
-    def __init__(self, pilot: Pilot, methods: Sequence[str], layer=None, target=None,
-                 options: dict[str, dict] | None = None):
-        options = options or {}
-        unknown = sorted(set(options) - set(methods))
-        if unknown:
-            raise ValueError(f"options given for {', '.join(unknown)}, which is not among the methods {list(methods)}")
-        self.pilot = pilot
-        self.target = pilot_target(pilot, target)
-        self.explainers = {m: explainer(pilot.model, m, layer if get_method(m).uses_layer else None, **options.get(m, {}))
-                           for m in methods}
-
-    def __call__(self, frames: Sequence[Frame]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """({method: B x H x W maps in [0, 1] on the frames}, {output name: B predictions})."""
-        x = self.pilot.prepare(frames)
-        shape = frames[0].image.shape
-        maps, output = {}, None
-        for name, ex in self.explainers.items():
-            sal = ex(x, self.target)
-            maps[name] = self.pilot.to_frame(sal.maps, shape)
-            output = sal.output
-        if output is None:
-            with torch.no_grad():
-                output = self.pilot.forward(x)
-        return maps, self.pilot.named(output)
-
-    def close(self) -> None:
-        for ex in self.explainers.values():
-            ex.close()
-
-
-@dataclass
-class Look:
-    """How an explained frame is drawn."""
-
-    view: str = "overlay"
-    colormap: str = "inferno"
-    alpha: float = 0.5
-    scale: int = 1
-    gauge: bool = True
-    show_input: bool = True
-    max_angle: float = 1.0
-
-    def compose(self, frame: Frame, maps: dict[str, np.ndarray], prediction: dict[str, float]) -> np.ndarray:
-        """The input (with the steering gauge) and one panel per method, side by side with titles."""
-        tiles, titles = [], []
-        gauge = self._gauge(frame, prediction)
-        if self.show_input or not maps:
-            tiles.append(gauge(frame.image))
-            titles.append(f"#{frame.index}")
-        for name, m in maps.items():
-            tile = self.draw(frame.image, m)
-            tiles.append(tile if self.show_input else gauge(tile))
-            titles.append(name)
-        return panels(tiles, titles, scale=self.scale)
-
-    def draw(self, image: np.ndarray, map01: np.ndarray) -> np.ndarray:
-        """One map drawn on its frame in this look's view (each view takes only the settings it uses)."""
-        kw = {"overlay": {"colormap": self.colormap, "alpha": self.alpha},
-              "saliency": {"colormap": self.colormap}}.get(self.view, {})
-        return draw(self.view, image, map01, **kw)
-
-    def _gauge(self, frame: Frame, prediction: dict[str, float]) -> Callable[[np.ndarray], np.ndarray]:
-        if not self.gauge:
-            return lambda image: image
-        predicted = prediction.get("angle")
-        recorded = frame.labels.get("angle")
-        throttle = prediction.get("throttle", frame.labels.get("throttle"))
-        return lambda image: draw_gauge(image, predicted=predicted, recorded=recorded, throttle=throttle,
-                                        max_angle=self.max_angle)
 
 
 @dataclass
 class Summary:
-    """What a run did."""
+    """What a run did: frames written, the target explained, frames skipped or not finite."""
 
     out: str
     frames_written: int
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    target: str = ""
+    nonfinite: list[int] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -135,8 +43,14 @@ class Summary:
 
     def __str__(self) -> str:
         text = (f"wrote {self.frames_written} frames to {self.out} in {self.seconds:.1f} s "
-                f"({self.fps:.1f} frames/s); skipped {len(self.skipped)}")
-        return text + "".join(f"\n  skipped frame {s.index} ({s.source}): {s.reason}" for s in self.skipped[:20])
+                f"({self.fps:.1f} frames/s), explaining {self.target}; skipped {len(self.skipped)}")
+        text += "".join(f"\n  skipped frame {s.index} ({s.source}): {s.reason}" for s in self.skipped[:20])
+        if len(self.skipped) > 20:
+            text += f"\n  ... and {len(self.skipped) - 20} more"
+        if self.nonfinite:
+            text += (f"\n  warning: {len(self.nonfinite)} frame(s) had a non-finite input or model output; their "
+                     f"maps are blank: {self.nonfinite[:20]}")
+        return text
 
 
 def batches(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
@@ -149,6 +63,108 @@ def batches(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
         batch.append(frame)
     if batch:
         yield batch
+
+
+def check_movie_output(out: str | Path, source: Source | None = None) -> None:
+    """Before any work: the output's kind is known, its folder writable, and it is not the input."""
+    inputs = [source.path] if getattr(source, "path", None) is not None else []
+    text = str(out)
+    if is_folder(text):
+        check_output_dir(Path(text), inputs=inputs, create=False)
+    else:
+        check_output_file(text, inputs=inputs, suffixes=FORMATS, what="output video")
+
+
+def movie(pilot: Pilot, source: Source, out: str, methods: Sequence[str] = ("visual_backprop",), *,
+          layer=None, target=None, options: Mapping[str, Mapping[str, Any]] | None = None,
+          look: Look | None = None, batch_size: int = 32, fps: float | None = None,
+          progress: bool = True) -> Summary:
+    """Explain every frame of `source` and write the video (or gif, or folder of PNGs) `out`.
+
+    methods: specs like "grad_cam:signed=true" (see methods/spec.py); target: see Pilot.resolve_target.
+    fps: given, else the source's own rate, else 20. The file appears only when complete. A source
+    that ends before its announced length (a truncated video) is reported, and raises under strict.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    check_movie_output(out, source)
+    look = look or Look()
+    with FrameExplainer(pilot, methods, layer, target, options) as explain:
+        run = _Run(source, out, fps or source.fps or 20.0, batch_size, look, progress)
+        start = time.perf_counter()
+        run.stream(explain)
+    written = run.written
+    if written == 0:
+        raise ValueError(f"no frame to write: the source gave none (skipped {len(source.skipped)})")
+    return Summary(str(out), written, list(source.skipped), time.perf_counter() - start, run.target or "",
+                   run.nonfinite)
+
+
+class _Run:
+    """One streamed run: the three stages (read, explain, write) and what they counted."""
+
+    def __init__(self, source: Source, out: str, rate: float, batch_size: int, look: Look, progress: bool):
+        self.source, self.out, self.rate, self.batch_size, self.look = source, out, rate, batch_size, look
+        self.stop = threading.Event()
+        self.to_model: queue.Queue = queue.Queue(maxsize=4)
+        self.to_writer: queue.Queue = queue.Queue(maxsize=4)
+        self.bar = _progress(progress, source.length(), out)
+        self.written, self.target, self.nonfinite = 0, None, []
+
+    def read(self) -> None:
+        for batch in batches(self.source, self.batch_size):
+            if not _put(self.to_model, batch, self.stop):
+                return
+        _put(self.to_model, _END, self.stop)
+
+    def write(self) -> None:
+        with open_sink(self.out, self.rate) as sink:
+            while True:
+                item = self.to_writer.get()
+                if item is _END:
+                    break
+                if item is None:  # the run failed: leave the sink unpublished
+                    raise RuntimeError("run aborted")
+                frames, explained = item
+                for i, frame in enumerate(frames):
+                    sink.write(self.look.compose(frame, explained.maps_of(i), explained.prediction(i), explained.signed))
+                    self.written += 1
+                    self.bar.update(1)
+
+    def explain(self, explain: FrameExplainer, reader: "_Worker", writer: "_Worker") -> None:
+        while True:
+            try:
+                item = self.to_model.get(timeout=0.1)
+            except queue.Empty:
+                reader.check()
+                writer.check()
+                continue
+            if item is _END:
+                return
+            explained: Explained = explain(item)
+            self.target = explained.target
+            self.nonfinite += explained.nonfinite
+            if not _put(self.to_writer, (item, explained), self.stop):
+                return
+            writer.check()
+
+    def stream(self, explain: FrameExplainer) -> None:
+        reader, writer = _Worker(self.read, "pilotlens-read"), _Worker(self.write, "pilotlens-write")
+        reader.start()
+        writer.start()
+        ok = False
+        try:
+            self.explain(explain, reader, writer)
+            reader.check()
+            ok = True
+        finally:
+            if not ok:
+                self.stop.set()
+            _put_always(self.to_writer, _END if ok else None, writer)
+            writer.join()
+            reader.join(timeout=5)
+            self.bar.close()
+        writer.check()
 
 
 class _Worker(threading.Thread):
@@ -180,81 +196,6 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
     return False
 
 
-def movie(pilot: Pilot, source: Source, out: str, methods: Sequence[str] = ("visual_backprop",), *,
-          layer=None, target=None, options: dict[str, dict] | None = None, look: Look | None = None,
-          batch_size: int = 32, fps: float | None = None, progress: bool = True) -> Summary:
-    """Explain every frame of `source` and write the video (or gif, or folder of PNGs) `out`.
-
-    fps: given, else the source's own rate, else 20. The file appears only when complete.
-    """
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    look = look or Look()
-    explain = FrameExplainer(pilot, methods, layer, target, options)
-    rate = fps or source.fps or 20.0
-    stop = threading.Event()
-    to_model: queue.Queue = queue.Queue(maxsize=4)
-    to_writer: queue.Queue = queue.Queue(maxsize=4)
-    bar = _progress(progress, source.length(), out)
-    written = 0
-
-    def read() -> None:
-        for batch in batches(source, batch_size):
-            if not _put(to_model, batch, stop):
-                return
-        _put(to_model, _END, stop)
-
-    def write() -> None:
-        nonlocal written
-        with open_sink(out, rate) as sink:
-            while True:
-                item = to_writer.get()
-                if item is _END:
-                    break
-                if item is None:  # the run failed: leave the sink unpublished
-                    raise RuntimeError("run aborted")
-                frames, maps, preds = item
-                for i, frame in enumerate(frames):
-                    prediction = {k: float(np.ravel(v[i])[0]) for k, v in preds.items()}
-                    sink.write(look.compose(frame, {m: maps[m][i] for m in maps}, prediction))
-                    written += 1
-                    bar.update(1)
-
-    reader, writer = _Worker(read, "pilotlens-read"), _Worker(write, "pilotlens-write")
-    start = time.perf_counter()
-    reader.start()
-    writer.start()
-    ok = False
-    try:
-        while True:
-            try:
-                item = to_model.get(timeout=0.1)
-            except queue.Empty:
-                reader.check()
-                writer.check()
-                continue
-            if item is _END:
-                break
-            maps, preds = explain(item)
-            if not _put(to_writer, (item, maps, preds), stop):
-                break
-            writer.check()
-        reader.check()
-        ok = True
-    finally:
-        if not ok:
-            stop.set()
-        _put_always(to_writer, _END if ok else None, writer)
-        writer.join()
-        reader.join(timeout=5)
-        bar.close()
-        explain.close()
-    writer.check()
-    if written == 0:
-        raise ValueError(f"no frame to write: the source gave none (skipped {len(source.skipped)})")
-    return Summary(str(out), written, list(source.skipped), time.perf_counter() - start)
-
-
 def _put_always(q: queue.Queue, item, worker: threading.Thread) -> None:
     """Hand the writer its last message, unless it is already gone."""
     while worker.is_alive():
@@ -268,3 +209,6 @@ def _put_always(q: queue.Queue, item, worker: threading.Thread) -> None:
 def _progress(enabled: bool, total: int | None, out: str):
     from tqdm import tqdm
     return tqdm(total=total, unit="frame", desc=str(out), disable=not enabled, dynamic_ncols=True, smoothing=0.1)
+
+
+__all__ = ["movie", "Summary", "batches", "check_movie_output", "SUPPORTED"]

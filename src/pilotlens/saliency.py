@@ -35,6 +35,10 @@ def symmetric(raw: torch.Tensor) -> torch.Tensor:
     return (flat * scale).reshape(raw.shape)
 
 
+class NonFiniteWarning(RuntimeWarning):
+    """Some images of a batch had a NaN or infinite input, output or map (their maps are zeros)."""
+
+
 def finite_maps(finish: Callable[[torch.Tensor], torch.Tensor], raw: torch.Tensor, x: torch.Tensor,
                 output: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """(maps, raw, bad images): `finish(raw)`, where an image whose input, output or raw map is not
@@ -46,7 +50,7 @@ def finite_maps(finish: Callable[[torch.Tensor], torch.Tensor], raw: torch.Tenso
         return finish(raw), raw, []
     rows = bad.nonzero().flatten().tolist()
     warnings.warn(f"{method}: image(s) {rows} of the batch have a non-finite input, model output or map "
-                  "(NaN or inf); their maps are all zeros", RuntimeWarning, stacklevel=3)
+                  "(NaN or inf); their maps are all zeros", NonFiniteWarning, stacklevel=3)
     raw = torch.where(bad.view(-1, 1, 1), torch.zeros_like(raw), raw)
     return finish(raw), raw, rows
 

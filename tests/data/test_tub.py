@@ -73,6 +73,28 @@ def test_v2_malformed_catalog_line_is_reported_with_its_line(tmp_path):
         list(TubSource(tmp_path / "tub", strict=True))
 
 
+@pytest.mark.parametrize("strict", [False, True])
+def test_v2_malformed_manifest_metadata_refuses_the_tub_rather_than_undelete(tmp_path, strict):
+    root = make_v2(tmp_path / "tub", n=6, deleted=(1, 2, 3), corrupt=())
+    lines = (root / "manifest.json").read_text().splitlines()
+    assert len(list(TubSource(root))) == 3                     # deletions honoured while the line is sound
+    lines[4] = lines[4][:-7]                                  # the catalog metadata line, cut short
+    (root / "manifest.json").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"manifest.json:5: malformed line.*deleted records back"):
+        TubSource(root, strict=strict)
+
+
+def test_v2_deleted_indexes_of_the_wrong_type_refuse_the_tub(tmp_path):
+    root = make_v2(tmp_path / "tub", n=3, deleted=(), corrupt=())
+    lines = (root / "manifest.json").read_text().splitlines()
+    meta = json.loads(lines[4])
+    meta["deleted_indexes"] = "1,2"
+    lines[4] = json.dumps(meta)
+    (root / "manifest.json").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match="deleted_indexes must be a list"):
+        TubSource(root)
+
+
 def test_v2_without_timestamps_has_no_clock(tmp_path):
     root = make_v2(tmp_path / "tub", n=2, deleted=(), corrupt=())
     lines = [json.loads(x) for x in (root / "catalog_0.catalog").read_text().splitlines()]

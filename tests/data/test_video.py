@@ -3,7 +3,9 @@ import av
 import numpy as np
 import pytest
 
+from pilotlens.data import FrameError, open_source
 from pilotlens.data.video import VideoSource
+from pilotlens.render import open_sink
 
 COLOURS = [(220, 30, 30), (30, 220, 30), (30, 30, 220), (220, 220, 30),
            (30, 220, 220), (220, 30, 220), (128, 128, 128), (250, 250, 250)]
@@ -67,3 +69,26 @@ def test_not_a_video_is_refused(tmp_path):
         VideoSource(bad)
     with pytest.raises(ValueError, match="no such video"):
         VideoSource(tmp_path / "missing.mp4")
+
+
+def test_a_video_cut_short_is_reported_and_strict_stops(tmp_path):
+    # an mp4 with its index at the front (faststart), cut in half: the header still announces 120 frames
+    rng = np.random.default_rng(0)
+    with open_sink(tmp_path / "full.mp4", 20) as sink:
+        for i in range(120):
+            img = np.zeros((96, 128, 3), np.uint8)
+            img[:, i % 120:i % 120 + 8] = 255
+            img[::7] = rng.integers(0, 255, (14, 128, 3))
+            sink.write(img)
+    data = (tmp_path / "full.mp4").read_bytes()
+    (tmp_path / "half.mp4").write_bytes(data[:len(data) // 2])
+    src = open_source(tmp_path / "half.mp4")
+    n = sum(1 for _ in src)
+    assert 0 < n < 120
+    assert [s.index for s in src.skipped] == [n]
+    assert f"ends after {n} of the 120 frames" in src.skipped[0].reason and "truncated" in src.skipped[0].reason
+    with pytest.raises(FrameError, match="truncated"):
+        list(open_source(tmp_path / "half.mp4", strict=True))
+    # a selection that ends before the cut never meets it
+    part = open_source(tmp_path / "half.mp4", end=10)
+    assert len(list(part)) == 10 and part.skipped == []

@@ -78,6 +78,9 @@ def open_source(spec: str | os.PathLike, *, start: int = 0, end: int | None = No
     if not path.exists():
         raise ValueError(f"{spec}: no such file or folder. pilotlens reads {FORMATS}")
     cls = _pick(path)
+    if cls is None and path.is_dir():
+        what = "an empty folder" if not any(path.iterdir()) else "a folder with no images, tub, Udacity or SullyChen log"
+        raise ValueError(f"{spec}: {what}. pilotlens reads {FORMATS}")
     if cls is None:
         raise ValueError(f"{spec}: not a format pilotlens reads. It reads {FORMATS}")
     _options(cls, options)

@@ -92,11 +92,19 @@ class TubSource(Source):
             try:
                 obj = json.loads(line) if line.strip() else None
             except json.JSONDecodeError as exc:
-                log.warning("%s:%d: unreadable manifest line (%s)", manifest, n, exc)
-                continue
+                # this line may be the one listing the deleted records: reading on would bring them back
+                raise ValueError(f"{manifest}:{n}: malformed line ({exc}); it may be the catalog metadata that "
+                                 "lists the deleted records, so pilotlens refuses to read the tub rather than "
+                                 "bring deleted records back. Repair the line (donkeycar writes "
+                                 '{"paths": [...], "deleted_indexes": [...], ...}) or remove the tub\'s '
+                                 "manifest.json to read every record") from None
             if isinstance(obj, dict) and ("paths" in obj or "deleted_indexes" in obj):
                 meta = obj  # the catalog metadata is the last such line
-        deleted = set(meta.get("deleted_indexes") or [])
+        deleted = meta.get("deleted_indexes") or []
+        if not (isinstance(deleted, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in deleted)):
+            raise ValueError(f"{manifest}: deleted_indexes must be a list of record indexes, got {deleted!r}; "
+                             "pilotlens refuses to read the tub rather than bring deleted records back")
+        deleted = set(deleted)
         paths = meta.get("paths") or sorted((p.name for p in self.path.glob("catalog_*.catalog")), key=natural_key)
         entries, position = [], 0
         for name in paths:

@@ -4,7 +4,8 @@ The first video stream is read. ``fps`` is the stream's average frame rate; a fr
 its presentation timestamp in seconds from the first frame's. Frames outside start/end/step are
 decoded (video needs that) but never converted to RGB arrays, and decoding stops at ``end``.
 A decoding error part-way ends the stream; it is reported as a bad frame at the index where it
-happened (skipped, or FrameError under strict).
+happened (skipped, or FrameError under strict). So is a video that ends before the frame count its
+header announces (a file cut short): the first missing frame is reported, with the count.
 """
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ class VideoSource(Source):
                 try:
                     frame = next(decoded)
                 except StopIteration:
+                    if self._frames and index < self._frames:
+                        yield broken(index, self.name, f"the video ends after {index} of the {self._frames} frames "
+                                                       "its header announces: the file is truncated")
                     return
                 except av.error.FFmpegError as exc:
                     yield broken(index, self.name, f"decoding stopped: {exc}")

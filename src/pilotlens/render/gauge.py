@@ -12,8 +12,9 @@ import numpy as np
 from ._arrays import check_image
 
 RECORDED_COLOR = (0, 255, 0)      # the human's steering, green as in makemovie
-PREDICTED_COLOR = (60, 150, 255)  # the network's, a light blue that stays visible on asphalt
-THROTTLE_COLORS = ((250, 210, 0), (255, 60, 60))  # forward, reverse
+PREDICTED_COLOR = (255, 150, 0)   # the network's: orange, apart from sky blue, grass green and grey road
+THROTTLE_COLORS = ((0, 220, 255), (255, 60, 60))  # forward (cyan), reverse (red)
+TEXT_BOX = (16, 16, 16)           # values are written on a dark box: readable on any background
 SWEEP_DEGREES = 45.0              # full lock is drawn 45 degrees from vertical, as in makemovie
 
 
@@ -22,8 +23,10 @@ def _given(v: float | None) -> bool:
 
 
 def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float, color, thick: int) -> None:
-    # a dark outline keeps the text readable on any background
-    cv2.putText(img, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 1, cv2.LINE_AA)
+    # a dark box behind the text keeps it readable on sky, grass, road or a bright overlay
+    (tw, th), base = cv2.getTextSize(s, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    x, y = org
+    cv2.rectangle(img, (x - 2, y - th - 2), (x + tw + 2, y + base), TEXT_BOX, -1)
     cv2.putText(img, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
 
 
@@ -42,8 +45,8 @@ def draw_gauge(image: np.ndarray, predicted: float | None = None, recorded: floa
     if not (_given(recorded) or _given(predicted) or _given(throttle)):
         return out
     h, w = out.shape[:2]
-    thick = max(1, round(min(h, w) / 100))
-    font = max(0.3, min(h, w) / 400)
+    thick = max(1, round(min(h, w) / 160))
+    font = max(0.35, min(h, w) / 550)
     base = (w // 2, h - 1)
     radius = int(h * 0.45)
 

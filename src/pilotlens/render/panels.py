@@ -69,11 +69,14 @@ def _text_width(text: str, scale: float) -> int:
     return cv2.getTextSize(str(text), FONT, _font_scale(scale), 1)[0][0]
 
 
-def panels(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, scale: float = 1) -> np.ndarray:
-    """Images side by side, each resized by `scale`, with a title bar above each when titles are given.
+def panels(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, scale: float = 1,
+           text_scale: float | None = None) -> np.ndarray:
+    """Images side by side, each resized by `scale`, with a title bar above each when titles are given
+    (its text sized for `text_scale`, by default `scale`).
 
     Shorter images are padded with black at the bottom.
     """
+    ts = scale if text_scale is None else text_scale
     if len(images) == 0:
         raise ValueError("panels() needs at least one image")
     if titles is not None and len(titles) != len(images):
@@ -84,17 +87,19 @@ def panels(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, sc
     for i, t in enumerate(tiles):
         tile = _pad(t, h, t.shape[1])
         if titles is not None:
-            tile = np.vstack([_label(titles[i], title_height(scale), t.shape[1], scale), tile])
+            tile = np.vstack([_label(titles[i], title_height(ts), t.shape[1], ts), tile])
         columns.append(tile)
     return np.hstack(columns)
 
 
 def grid(rows: Sequence[Sequence[np.ndarray | None]], row_titles: Sequence[str] | None = None,
-         col_titles: Sequence[str] | None = None, scale: float = 1) -> np.ndarray:
-    """A table of images (e.g. inputs x methods), column titles above and row titles on the left.
+         col_titles: Sequence[str] | None = None, scale: float = 1, text_scale: float | None = None) -> np.ndarray:
+    """A table of images (e.g. inputs x methods), column titles above and row titles on the left (text
+    sized for `text_scale`, by default `scale`).
 
     Every cell gets the size of the largest (scaled) image, the image at its top-left; None is an empty cell.
     """
+    ts = scale if text_scale is None else text_scale
     if len(rows) == 0 or any(len(r) == 0 for r in rows):
         raise ValueError("grid() needs at least one row and no empty rows")
     ncols = len(rows[0])
@@ -114,13 +119,13 @@ def grid(rows: Sequence[Sequence[np.ndarray | None]], row_titles: Sequence[str] 
     body = np.vstack([np.hstack([np.zeros((ch, cw, 3), np.uint8) if c is None else _pad(c, ch, cw) for c in r])
                       for r in cells])
     if col_titles is not None:
-        bar = np.hstack([_label(t, title_height(scale), cw, scale) for t in col_titles])
+        bar = np.hstack([_label(t, title_height(ts), cw, ts) for t in col_titles])
         body = np.vstack([bar, body])
     if row_titles is not None:
-        lw = max(_text_width(t, scale) for t in row_titles) + 8
+        lw = max(_text_width(t, ts) for t in row_titles) + 8
         top = body.shape[0] - ch * len(rows)
-        left = [_label("", top, lw, scale)] if top else []
-        left += [_label(t, ch, lw, scale, center=False) for t in row_titles]
+        left = [_label("", top, lw, ts)] if top else []
+        left += [_label(t, ch, lw, ts, center=False) for t in row_titles]
         body = np.hstack([np.vstack(left), body])
     return body
 

@@ -238,7 +238,8 @@ class FolderSink(Sink):
         discard(self.tmp)
 
 
-def _is_folder(path: str) -> bool:
+def is_folder(path: str) -> bool:
+    """Whether `path` names a folder of PNG frames (ends with '/', is a folder, or has no extension)."""
     return path.endswith(("/", os.sep)) or os.path.isdir(path) or not os.path.splitext(path)[1]
 
 
@@ -251,7 +252,7 @@ def open_sink(path: str | os.PathLike, fps: float | Fraction = 20.0, options: di
     Odd widths or heights are padded by one repeated row/column for mp4, webm and avi.
     """
     p = os.fspath(path)
-    if _is_folder(p):
+    if is_folder(p):
         if options:
             raise ValueError("options apply to video files, not to a PNG folder")
         return FolderSink(p, fps)

@@ -1,5 +1,9 @@
 """Ways to show one map on its frame. Each takes a uint8 RGB frame and a map in [0, 1] and returns a new frame.
 
+With `signed=True` the map is in [-1, 1] (a signed method's evidence for and against, see
+Saliency.shown): it is coloured with the diverging map (blue against, red for) and weighted by |map|,
+so no evidence leaves the frame as it is and the two signs never look alike.
+
 A map of another size is resized (bilinear) to the frame, so a map at the network's input
 resolution can be drawn on the full camera image.
 """
@@ -11,7 +15,7 @@ import cv2
 import numpy as np
 
 from ._arrays import check_image, check_map, map_for
-from .colormaps import apply_colormap
+from .colormaps import apply_colormap, apply_diverging
 
 
 def _blend(a: np.ndarray, b: np.ndarray, weight_b: np.ndarray) -> np.ndarray:
@@ -28,27 +32,37 @@ def _check_fraction(name: str, value: float) -> float:
     return value
 
 
-def overlay(image: np.ndarray, map01: np.ndarray, colormap: str = "inferno", alpha: float = 0.5) -> np.ndarray:
-    """The colour-mapped map blended over the frame: (1 - alpha) * image + alpha * colours."""
+def overlay(image: np.ndarray, map01: np.ndarray, colormap: str = "inferno", alpha: float = 0.5,
+            signed: bool = False) -> np.ndarray:
+    """The colour-mapped map blended over the frame: (1 - alpha) * image + alpha * colours
+    (signed: the diverging colours blended with weight alpha * |map|)."""
     img = check_image(image)
     alpha = _check_fraction("alpha", alpha)
+    if signed:
+        m = map_for(img, map01, signed=True)
+        return _blend(img, apply_diverging(m), alpha * np.abs(m))
     colours = apply_colormap(map_for(img, map01), colormap)
     # addWeighted with weights 1/0 returns its input exactly, so alpha 0 and 1 are exact.
     return cv2.addWeighted(img, 1.0 - alpha, colours, alpha, 0.0)
 
 
-def saliency_view(image: np.ndarray, map01: np.ndarray, colormap: str = "inferno", dim: float = 0.35) -> np.ndarray:
+def saliency_view(image: np.ndarray, map01: np.ndarray, colormap: str = "inferno", dim: float = 0.35,
+                  signed: bool = False) -> np.ndarray:
     """"Saliency only": the map in colour where it is strong, over a dimmed grey copy of the frame where it is weak."""
     img = check_image(image)
     dim = _check_fraction("dim", dim)
-    m = map_for(img, map01)
+    m = map_for(img, map01, signed=signed)
     grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     grey = np.rint(grey.astype(np.float32) * dim).astype(np.uint8)
+    if signed:
+        return _blend(grey, apply_diverging(m), np.abs(m))
     return _blend(grey, apply_colormap(m, colormap), m)
 
 
-def focus_view(image: np.ndarray, map01: np.ndarray, blur: int = 21, dim: float = 0.8) -> np.ndarray:
-    """The salient part sharp, the rest blurred (and darkened by `dim`): sharp and blurred blended by the map."""
+def focus_view(image: np.ndarray, map01: np.ndarray, blur: int = 21, dim: float = 0.8,
+               signed: bool = False) -> np.ndarray:
+    """The salient part sharp, the rest blurred (and darkened by `dim`): sharp and blurred blended by the
+    map (by |map| when signed: evidence either way is in focus)."""
     img = check_image(image)
     dim = _check_fraction("dim", dim)
     k = int(blur)
@@ -58,17 +72,31 @@ def focus_view(image: np.ndarray, map01: np.ndarray, blur: int = 21, dim: float 
     background = cv2.GaussianBlur(img, (k, k), 0)
     if dim != 1.0:
         background = np.rint(background.astype(np.float32) * dim).astype(np.uint8)
-    return _blend(background, img, map_for(img, map01))
+    m = map_for(img, map01, signed=signed)
+    return _blend(background, img, np.abs(m) if signed else m)
+
+
+NEGATIVE_MASK_COLOR = (0, 90, 255)
 
 
 def mask_overlay(image: np.ndarray, map01: np.ndarray, threshold: float = 0.5,
-                 color: tuple[int, int, int] | None = (255, 0, 0), colormap: str = "jet") -> np.ndarray:
+                 color: tuple[int, int, int] | None = (255, 0, 0), colormap: str = "jet",
+                 signed: bool = False) -> np.ndarray:
     """Axionaut-style: where the map exceeds `threshold`, add `color` to the frame (saturating).
 
     With color=None the colour-mapped map itself is added there (mask AND map, then ADD).
-    Pixels at or below the threshold are left exactly as they were.
+    Pixels at or below the threshold are left exactly as they were. Signed: where |map| exceeds the
+    threshold, `color` for evidence for and blue for evidence against.
     """
     img = check_image(image)
+    if signed:
+        m = map_for(img, map01, signed=True)
+        out = img.copy()
+        for mask, rgb in ((m > float(threshold), color or (255, 0, 0)), (m < -float(threshold), NEGATIVE_MASK_COLOR)):
+            addend = np.empty_like(img)
+            addend[:] = np.clip(np.asarray(rgb, dtype=np.int64), 0, 255).astype(np.uint8)
+            out[mask] = cv2.add(img, addend)[mask]
+        return out
     mask = map_for(img, map01) > float(threshold)
     if color is None:
         addend = apply_colormap(map_for(img, map01), colormap)

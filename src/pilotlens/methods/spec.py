@@ -1,0 +1,101 @@
+"""One way to name a method with options, for every verb, `evaluate` and the library.
+
+A method spec is a registered name, optionally with options after a colon, comma separated:
+
+    "grad_cam"    "grad_cam:signed=true"    "occlusion:window=(8,16),stride=4"    "grad_cam:layer=conv5"
+
+`layer` picks the layer of a layer method; every other key is one of the method's options, converted
+to its type by `methods.options` ("true" is True, "8" is 8). On the command line the same options
+may also come from `--set METHOD.OPTION=VALUE`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from torch import nn
+
+from .base import REGISTRY, Explainer, get_method
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method named with its options: `label` (what titles and reports show), `name` (registered),
+    `layer` (None: the method's default), `options` (as given; converted when the explainer is built)."""
+
+    label: str
+    name: str
+    layer: Any = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def build(self, model: nn.Module) -> Explainer:
+        return get_method(self.name)(model, self.layer, **dict(self.options))
+
+    @property
+    def cls(self) -> type[Explainer]:
+        return get_method(self.name)
+
+
+def _split_options(text: str, spec: str) -> dict[str, str]:
+    """"a=1,b=(2, 3),c=x" -> {"a": "1", "b": "(2, 3)", "c": "x"}; commas inside brackets stay."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    options = {}
+    for item in filter(None, (s.strip() for s in items)):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"method {spec!r}: options are KEY=VALUE, comma separated (got {item!r})")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def parse_method(spec: str | MethodSpec, options: Mapping[str, Any] | None = None,
+                 layer: Any = None) -> MethodSpec:
+    """A spec string (or a MethodSpec) -> MethodSpec, checked now: an unknown method lists the known
+    ones, an unknown or ill-typed option names the option and what it takes. `options` (e.g. from
+    `--set`) and `layer` (e.g. `--layer`, for layer methods only) are defaults the spec's own override."""
+    if isinstance(spec, MethodSpec):
+        return spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise TypeError(f"a method is named by a string like 'grad_cam' or 'grad_cam:signed=true', got {spec!r}")
+    name, _, rest = spec.strip().partition(":")
+    name = name.strip()
+    cls = get_method(name)
+    given = {**dict(options or {}), **_split_options(rest, spec)}
+    chosen = given.pop("layer", None)
+    if chosen is not None and not cls.uses_layer:
+        raise ValueError(f"method {spec!r}: {name} attributes to the input and takes no layer")
+    if chosen is None and cls.uses_layer:
+        chosen = layer
+    from .options import check_options
+    check_options(name, cls.defaults, cls.option_types, given)   # fail now, not in the middle of a run
+    return MethodSpec(label=spec.strip(), name=name, layer=chosen, options=given)
+
+
+def parse_methods(specs, options: Mapping[str, Mapping[str, Any]] | None = None, layer: Any = None) -> list[MethodSpec]:
+    """Several specs with distinct labels; `options` maps a method name to its `--set` options (each
+    must belong to one of the methods)."""
+    options = dict(options or {})
+    specs = [specs] if isinstance(specs, (str, MethodSpec)) else list(specs)
+    if not specs:
+        raise ValueError("no method given; methods: " + ", ".join(sorted(REGISTRY)))
+    parsed = [parse_method(s, options.get(_name_of(s)), layer) for s in specs]
+    stray = sorted(set(options) - {p.name for p in parsed})
+    if stray:
+        raise ValueError(f"options given for {', '.join(stray)}, which is not among the methods "
+                         f"{[p.label for p in parsed]}")
+    labels = [p.label for p in parsed]
+    repeated = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if repeated:
+        raise ValueError(f"method {', '.join(repeated)} is given twice")
+    return parsed
+
+
+def _name_of(spec) -> str:
+    return spec.name if isinstance(spec, MethodSpec) else str(spec).strip().partition(":")[0].strip()

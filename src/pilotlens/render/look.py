@@ -1,0 +1,86 @@
+"""How an explained frame is drawn: the input with its steering gauge, one panel per method with a
+colour legend, titles; the one recipe that videos, explained PNGs, grids and the viewer share."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from .gauge import draw_gauge
+from .legend import legend
+from .panels import _scaled, panels
+from .views import draw
+
+#: frames narrower than this are enlarged (by a whole factor) so that text on them stays readable
+READABLE_WIDTH = 320
+
+
+def frame_title(frame) -> str:
+    """A frame's name for titles: its file's name when it came from an image file, else "#index"."""
+    source = Path(str(getattr(frame, "source", "") or ""))
+    return source.name if source.suffix and source.suffix.lower() not in _CONTAINERS else f"#{frame.index}"
+
+
+# files that hold many frames: the frame index names a frame of them, not the file's name
+_CONTAINERS = {".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v", ".csv", ".txt", ".catalog", ".json"}
+
+
+@dataclass
+class Look:
+    """How an explained frame is drawn.
+
+    view: overlay | saliency | focus | mask. colormap: for one-way maps (signed maps always use the
+    diverging scale). scale: enlarge every panel by this factor; None: a whole factor that makes a
+    panel at least READABLE_WIDTH pixels wide. legend: a colour scale under each map.
+    """
+
+    view: str = "overlay"
+    colormap: str = "inferno"
+    alpha: float = 0.5
+    scale: float | None = None
+    gauge: bool = True
+    show_input: bool = True
+    max_angle: float = 1.0
+    legend: bool = True
+
+    def scale_for(self, width: int) -> float:
+        if self.scale is not None:
+            return float(self.scale)
+        return float(max(1, math.ceil(READABLE_WIDTH / max(1, int(width)))))
+
+    def compose(self, frame, maps: Mapping[str, np.ndarray], prediction: Mapping[str, float],
+                signed: Mapping[str, bool] | None = None, title: str | None = None) -> np.ndarray:
+        """The input (with the steering gauge) and one panel per method, side by side, titled, each map
+        with its legend. `maps` hold [0, 1] maps, or [-1, 1] for the methods `signed` names."""
+        signed = signed or {}
+        s = self.scale_for(frame.image.shape[1])
+        image = _scaled(frame.image, s)          # drawn at the output's size: text stays sharp
+        tiles, titles = [], []
+        if self.show_input or not maps:
+            tiles.append(self._gauge(image, frame, prediction))
+            titles.append(title or frame_title(frame))
+        for name, m in maps.items():
+            tile = self.draw(image, m, signed.get(name, False))
+            if not self.show_input:
+                tile = self._gauge(tile, frame, prediction)
+            if self.legend:
+                tile = np.vstack([tile, legend(tile.shape[1], self.colormap, signed.get(name, False), s)])
+            tiles.append(tile)
+            titles.append(name)
+        return panels(tiles, titles, scale=1, text_scale=s)
+
+    def draw(self, image: np.ndarray, map01: np.ndarray, signed: bool = False) -> np.ndarray:
+        """One map drawn on its frame in this look's view (each view takes only the settings it uses)."""
+        kw = {"overlay": {"colormap": self.colormap, "alpha": self.alpha},
+              "saliency": {"colormap": self.colormap}}.get(self.view, {})
+        return draw(self.view, image, map01, signed=signed, **kw)
+
+    def _gauge(self, image: np.ndarray, frame, prediction: Mapping[str, float]) -> np.ndarray:
+        if not self.gauge:
+            return image
+        labels = getattr(frame, "labels", {}) or {}
+        return draw_gauge(image, predicted=prediction.get("angle"), recorded=labels.get("angle"),
+                          throttle=prediction.get("throttle", labels.get("throttle")), max_angle=self.max_angle)
