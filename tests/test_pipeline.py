@@ -13,7 +13,8 @@ from PIL import Image
 from pilotlens.data import open_source
 from pilotlens.data.source import FrameError
 from pilotlens.models.pilot import Pilot
-from pilotlens.pipeline import FrameExplainer, Look, batches, movie, pilot_target
+from pilotlens.pipeline import batches, movie
+from pilotlens.render.look import Look
 
 
 @pytest.fixture(scope="module")
@@ -31,27 +32,29 @@ def _count_frames(path):
 def test_movie_writes_every_frame_with_panels(pilot, tmp_path):
     out = tmp_path / "drive.mp4"
     summary = movie(pilot, open_source("synthetic", frames=24, seed=1), out, ["visual_backprop", "grad_cam"],
-                    batch_size=10, progress=False)
+                    batch_size=10, progress=False, look=Look(scale=1))
     assert summary.frames_written == 24 == _count_frames(out)
     with av.open(str(out)) as c:
         frame = next(c.decode(video=0))
         assert frame.width == 3 * 160           # input + two methods side by side
     assert summary.skipped == [] and "wrote 24 frames" in str(summary)
+    assert summary.target == "steering(0.05)" and "explaining steering(0.05)" in str(summary)
 
 
-def test_frame_explainer_maps_land_on_the_frame(pilot):
-    frames = list(open_source("synthetic", frames=3, seed=2))
-    maps, preds = FrameExplainer(pilot, ["visual_backprop"])(frames)
-    assert maps["visual_backprop"].shape == (3, 120, 160)
-    assert set(preds) == {"angle", "throttle"} and preds["angle"].shape == (3,)
-    direct = pilot.predict(frames)
-    assert np.allclose(preds["angle"], direct["angle"], atol=1e-6)
-
-
-def test_output_names_are_targets(pilot):
-    assert repr(pilot_target(pilot, "throttle")) == "index 1"
-    assert repr(pilot_target(pilot, "steering:0.1")) == "steering(0.1)"
-    assert repr(pilot_target(pilot, None)) == "steering(0.05)"     # an angle output: steering evidence
+def test_movie_refuses_its_input_as_output_and_a_bad_folder_before_any_work(pilot, tmp_path):
+    from pilotlens.render import open_sink
+    video = tmp_path / "in.mp4"
+    with open_sink(video, 10) as sink:
+        for i in range(3):
+            sink.write(np.full((32, 48, 3), 40 * i, np.uint8))
+    before = video.read_bytes()
+    with pytest.raises(ValueError, match="is also an input"):
+        movie(pilot, open_source(video), video, progress=False)
+    assert video.read_bytes() == before
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        movie(pilot, open_source(video), tmp_path / "missing" / "out.mp4", progress=False)
+    with pytest.raises(ValueError, match="must end in"):
+        movie(pilot, open_source(video), tmp_path / "out.mp3", progress=False)
 
 
 def test_batches_cut_where_the_frame_size_changes():
@@ -112,19 +115,37 @@ def test_stages_run_in_their_own_threads(pilot, tmp_path, monkeypatch):
     assert seen == {"pilotlens-write"}
 
 
-def test_killing_a_run_leaves_no_file_under_the_output_name(tmp_path):
-    out = tmp_path / "killed.mp4"
+def _start_long_run(out):
     cmd = [sys.executable, "-m", "pilotlens.cli", "movie", "--model", "donkey_linear", "--input", "synthetic",
            "--input-option", "frames=100000", "--out", str(out), "--batch-size", "4"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and not [p for p in tmp_path.iterdir() if "partial" in p.name]:
+    deadline = time.time() + 120
+    while time.time() < deadline and not [p for p in out.parent.iterdir() if "partial" in p.name]:
         time.sleep(0.2)     # wait until encoding has begun
     time.sleep(1.0)
     assert proc.poll() is None, proc.stderr.read()
+    return proc
+
+
+def test_killing_a_run_leaves_no_file_under_the_output_name_and_the_next_run_clears_its_leftover(pilot, tmp_path):
+    out = tmp_path / "killed.mp4"
+    proc = _start_long_run(out)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not out.exists()
+    assert [p for p in tmp_path.iterdir() if "partial" in p.name]          # SIGKILL cannot clean up...
+    movie(pilot, open_source("synthetic", frames=3, seed=1), out, ["activation"], progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed.mp4"]   # ...the next run to the same output does
+
+
+def test_sigterm_ends_a_run_like_ctrl_c_and_removes_its_partial_file(tmp_path):
+    out = tmp_path / "terminated.mp4"
+    proc = _start_long_run(out)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "no partial output was kept" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def _rss_mb():

@@ -20,40 +20,39 @@ EXAMPLES = {
 
 
 def _literal(text: str):
+    """A source option's value: a Python literal when it reads as one ("3", "(160,120)", "True"), else the text."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
 
 
-def _key_values(items: list[str] | None, what: str) -> dict:
+def _key_values(items: list[str] | None, what: str, convert=_literal) -> dict:
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"pilotlens: {what} must look like KEY=VALUE, got {item!r}")
-        out[key] = _literal(value)
+            raise ValueError(f"{what} must look like KEY=VALUE, got {item!r}")
+        out[key.strip()] = convert(value)
     return out
 
 
 def _method_options(items: list[str] | None) -> dict[str, dict]:
+    """--set METHOD.OPTION=VALUE -> {method: {option: "VALUE"}}; the method converts each value to the
+    option's type (methods/options.py), so "false" means False and a bad value names the option."""
     out: dict[str, dict] = {}
-    for key, value in _key_values(items, "--set").items():
+    for key, value in _key_values(items, "--set", convert=str).items():
         method, dot, option = key.partition(".")
-        if not dot:
-            raise SystemExit(f"pilotlens: --set takes METHOD.OPTION=VALUE (e.g. occlusion.window=20), got {key!r}")
+        if not dot or not option:
+            raise ValueError(f"--set takes METHOD.OPTION=VALUE (e.g. occlusion.window=20), got {key!r}")
         out.setdefault(method, {})[option] = value
     return out
 
 
 def load_pilot(spec: str):
-    """A pilot file, a shipped pilot's name, or a zoo architecture name (untrained, for inspection)."""
-    from .models import zoo
-    from .models.pilot import Pilot, shipped_pilots
-    if Path(spec).exists() or spec in shipped_pilots() or spec not in zoo.ARCHITECTURES:
-        return Pilot.load(spec)
-    print(f"pilotlens: {spec!r} is an architecture, not a trained pilot: using untrained weights", file=sys.stderr)
-    return Pilot.from_arch(spec)
+    """--model: see models/open.py (one way to name a model)."""
+    from .models import open_pilot
+    return open_pilot(spec)
 
 
 def _source(args):
@@ -63,15 +62,22 @@ def _source(args):
 
 
 def _look(args):
-    from .pipeline import Look
+    from .render.look import Look
     return Look(view=args.view, colormap=args.colormap, alpha=args.alpha, scale=args.scale)
+
+
+def _explain_args(args) -> dict:
+    """What every explaining verb passes on the same way: methods, layer, target, options."""
+    return dict(methods=args.method or ["visual_backprop"], layer=args.layer, target=args.target,
+                options=_method_options(args.set))
 
 
 # -- verbs -------------------------------------------------------------------------------------
 def cmd_movie(args) -> None:
-    from .pipeline import movie
-    summary = movie(load_pilot(args.model), _source(args), args.out, args.method or ["visual_backprop"],
-                    layer=args.layer, target=args.target, options=_method_options(args.set), look=_look(args),
+    from .pipeline import check_movie_output, movie
+    source = _source(args)
+    check_movie_output(args.out, source)
+    summary = movie(load_pilot(args.model), source, args.out, **_explain_args(args), look=_look(args),
                     batch_size=args.batch_size, fps=args.fps, progress=not args.quiet)
     print(summary)
 
@@ -84,29 +90,42 @@ def _image_frames(paths: list[str], strict: bool):
 
 def cmd_explain(args) -> None:
     from .figures import explain_to_pngs
-    written = explain_to_pngs(load_pilot(args.model), list(_image_frames(args.images, args.strict)), args.out,
-                              args.method or ["visual_backprop"], layer=args.layer, target=args.target,
-                              options=_method_options(args.set), look=_look(args), batch_size=args.batch_size)
+    from .outputs import check_output_dir
+    check_output_dir(args.out, inputs=args.images)
+    written = explain_to_pngs(load_pilot(args.model), _image_frames(args.images, args.strict), args.out,
+                              **_explain_args(args), look=_look(args), batch_size=args.batch_size, inputs=args.images)
     print(f"wrote {len(written)} images to {args.out}")
+
+
+def _model_labels(specs: list[str]) -> list[str]:
+    """Column labels for several --model: file stems, or the whole spec where two stems are alike."""
+    stems = [Path(m).stem for m in specs]
+    labels = [stem if stems.count(stem) == 1 else spec for stem, spec in zip(stems, specs)]
+    repeated = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if repeated:
+        raise ValueError(f"--model {', '.join(repeated)} is given twice")
+    return labels
 
 
 def cmd_grid(args) -> None:
     from .figures import grid_figure
+    from .outputs import check_output_file
     from .render import save_image
-    pilots = {Path(m).stem: load_pilot(m) for m in args.model}
-    image = grid_figure(pilots, list(_image_frames(args.images, args.strict)), args.method or ["visual_backprop"],
-                        layer=args.layer, target=args.target, options=_method_options(args.set), look=_look(args))
+    from .render.panels import IMAGE_SUFFIXES
+    check_output_file(args.out, inputs=args.images, suffixes=IMAGE_SUFFIXES, what="grid image")
+    pilots = {label: load_pilot(m) for label, m in zip(_model_labels(args.model), args.model)}
+    image = grid_figure(pilots, list(_image_frames(args.images, args.strict)), **_explain_args(args), look=_look(args))
     save_image(args.out, image)
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})")
 
 
 def cmd_layers(args) -> None:
     from .layers import format_layers, trace
+    from .models import color
     pilot = load_pilot(args.model)
     w, h = pilot.input_size
-    channels = 1 if pilot.color == "gray" else 3
     print(pilot.describe())
-    print(format_layers(trace(pilot.model, (channels, h, w))))
+    print(format_layers(trace(pilot.model, (color.channels(pilot.color), h, w))))
 
 
 def cmd_demo(args) -> None:
@@ -115,7 +134,10 @@ def cmd_demo(args) -> None:
 
 
 def cmd_train(args) -> None:
+    from .outputs import check_output_file
     from .train import train
+    check_output_file(args.out, inputs=[args.input] + ([args.model] if args.model else []), suffixes=(".pt",),
+                      what="pilot file")
     result = train(args.arch or load_pilot(args.model), _source(args), epochs=args.epochs, batch_size=args.batch_size,
                    lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, augment=not args.no_augment,
                    out=args.out, progress=not args.quiet)
@@ -124,8 +146,15 @@ def cmd_train(args) -> None:
 
 def cmd_evaluate(args) -> None:
     from .evaluate import evaluate_source
-    evaluate_source(load_pilot(args.model), _source(args), methods=args.method or None, metrics=args.metric or None,
-                    out_dir=args.out, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet)
+    from .outputs import check_output_dir
+    from .methods import parse_methods
+    check_output_dir(args.out, inputs=[args.input])
+    if not args.method and (args.set or args.layer):
+        raise ValueError("--set and --layer apply to the methods you name: add --method NAME for each")
+    methods = parse_methods(args.method, _method_options(args.set), args.layer) if args.method else None
+    evaluate_source(load_pilot(args.model), _source(args), methods=methods, metrics=args.metric or None,
+                    out_dir=args.out, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
+                    target=args.target)
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -154,15 +183,15 @@ def _add_input(p):
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable frame (default: report and skip it)")
 
 
-def _add_explain(p, several_methods=True):
-    p.add_argument("--method", action="append", metavar="NAME",
-                   help="an explanation method, repeatable (default visual_backprop); see `pilotlens methods`")
+def _add_explain(p, method_help="an explanation method, repeatable (default visual_backprop)"):
+    p.add_argument("--method", action="append", metavar="NAME[:OPTION=VALUE,...]",
+                   help=method_help + "; options may follow a colon, e.g. grad_cam:signed=true; see `pilotlens methods`")
     p.add_argument("--layer", default=None, help="layer for layer methods (grad_cam, activation, ...): a name from "
                    "`pilotlens layers`, default the last convolution")
     p.add_argument("--target", default=None, help="what to explain: an output name (angle, throttle), an index, "
                    "steering[:THRESHOLD] (right/left/keep-centre evidence), left, right, centre, sum, class[:N]")
     p.add_argument("--set", action="append", metavar="METHOD.OPTION=VALUE",
-                   help="a method option, repeatable: occlusion.window=20, grad_cam.signed=True, smoothgrad.samples=10")
+                   help="a method option, repeatable: occlusion.window=20, grad_cam.signed=true, smoothgrad.samples=10")
 
 
 def _add_look(p):
@@ -172,7 +201,8 @@ def _add_look(p):
                         "where salient, blurred elsewhere), mask (strongest activations in colour); default overlay")
     p.add_argument("--colormap", default="inferno", choices=sorted(COLORMAPS), help="colour map (default inferno)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1 (default 0.5)")
-    p.add_argument("--scale", type=int, default=1, help="enlarge every panel by this factor (default 1)")
+    p.add_argument("--scale", type=float, default=None,
+                   help="enlarge every panel by this factor (default: enough for readable text, at least 320 px wide)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,8 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _verb(sub, "evaluate", "score methods: faithfulness, sanity, localisation and robustness, as CSV/Markdown/plots", cmd_evaluate)
     _add_model(p)
     _add_input(p)
-    p.add_argument("--method", action="append", metavar="NAME", help="a method to score, repeatable (default: all that apply)")
-    p.add_argument("--metric", action="append", metavar="NAME", help="a metric, repeatable (default: all)")
+    _add_explain(p, "a method to score, repeatable (default: all that apply; the random baseline is always added)")
+    p.add_argument("--metric", action="append", metavar="NAME", help="a metric, repeatable (default: all): "
+                   + ", ".join(_metric_names()))
     p.add_argument("--out", required=True, help="output folder for the tables, plots and example frames")
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     p.add_argument("--batch-size", type=int, default=16, help="default 16")
@@ -245,31 +276,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _metric_names() -> list[str]:
+    from .evaluate import METRICS
+    return list(METRICS)
+
+
 def cmd_methods(args) -> None:
     from .methods import REGISTRY
+    from .methods.options import describe_options
     for name in sorted(REGISTRY):
         cls = REGISTRY[name]
-        opts = ", ".join(f"{k}={v!r}" for k, v in cls.defaults.items()) or "no options"
-        print(f"{name:22s} {'layer, ' if cls.uses_layer else ''}{opts}")
+        kind = ("layer, " if cls.uses_layer else "") + ("signed, " if cls.signed else "")
+        print(f"{name:22s} {kind}{describe_options(cls.defaults, cls.option_types)}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .outputs import Terminated, cleanup_on_terminate, remove_all_partials
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "fn", None):
         parser.print_help()
         return 2
     try:
-        args.fn(args)
-    except KeyboardInterrupt:
+        with cleanup_on_terminate():
+            args.fn(args)
+    except (KeyboardInterrupt, Terminated) as stop:
+        remove_all_partials()
         print("pilotlens: interrupted; no partial output was kept", file=sys.stderr)
-        return 130
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
+        return 130 if isinstance(stop, KeyboardInterrupt) else 143
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        remove_all_partials()
         if os.environ.get("PILOTLENS_DEBUG"):
             raise
-        print(f"pilotlens {args.verb}: error: {exc}", file=sys.stderr)
+        print(f"pilotlens {args.verb}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error as one line: OSError's own text with its path, else the message's first line."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0] if len(text.splitlines()) > 3 else " ".join(text.split("\n"))
 
 
 if __name__ == "__main__":

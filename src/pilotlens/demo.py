@@ -7,7 +7,8 @@ from pathlib import Path
 from .data.synthetic import SyntheticSource
 from .figures import grid_figure
 from .models.pilot import Pilot
-from .pipeline import Look, movie
+from .pipeline import movie
+from .render.look import Look
 from .render import save_image
 
 METHODS = ("visual_backprop", "grad_cam")

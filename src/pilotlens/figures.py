@@ -2,52 +2,72 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .data.frame import Frame
+from .frame_explainer import FrameExplainer
 from .models.pilot import Pilot
-from .pipeline import FrameExplainer, Look, batches
+from .outputs import check_output_dir
+from .pipeline import batches
 from .render import grid, save_image
+from .render.look import Look, frame_title
 
 
-def explain_to_pngs(pilot: Pilot, frames: Sequence[Frame], out_dir: str | Path, methods: Sequence[str], *,
-                    layer=None, target=None, options=None, look: Look | None = None, batch_size: int = 32) -> list[Path]:
-    """One PNG per frame in `out_dir` (named after the frame's file, else its index): input and methods side by side."""
+def _output_name(frame: Frame, used: set[str]) -> str:
+    """`<file stem>_explained.png` (or `frame_<index>_explained.png`), made unique among `used`."""
+    stem = Path(str(frame.source)).stem if Path(str(frame.source)).suffix else ""
+    base = f"{stem}_explained" if stem and frame_title(frame) != f"#{frame.index}" else f"frame_{frame.index:05d}_explained"
+    name, n = f"{base}.png", 1
+    while name in used:
+        n += 1
+        name = f"{base}-{n}.png"
+    used.add(name)
+    return name
+
+
+def explain_to_pngs(pilot: Pilot, frames: Iterable[Frame], out_dir: str | Path, methods: Sequence[str], *,
+                    layer=None, target=None, options=None, look: Look | None = None, batch_size: int = 32,
+                    inputs: Sequence[str | Path] = ()) -> list[Path]:
+    """One PNG per frame in `out_dir`, named after the frame's file (`road_explained.png`; a second
+    `road.jpg` from another folder becomes `road_explained-2.png`), the input and each method side by
+    side. `inputs`: the input paths, which are never written over. Raises ValueError when no frame
+    could be read."""
     look = look or Look()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    explain = FrameExplainer(pilot, methods, layer, target, options)
-    written = []
-    try:
+    out_dir = check_output_dir(out_dir, inputs=inputs)
+    protected = {Path(p).resolve() for p in inputs}
+    used_here: set[str] = set()
+    written: list[Path] = []
+    with FrameExplainer(pilot, methods, layer, target, options) as explain:
         for batch in batches(frames, batch_size):
-            maps, preds = explain(batch)
+            result = explain(batch)
             for i, frame in enumerate(batch):
-                prediction = {k: float(np.ravel(v[i])[0]) for k, v in preds.items()}
-                path = out_dir / f"{Path(frame.source).stem or 'frame'}_{frame.index:05d}.png"
-                save_image(path, look.compose(frame, {m: maps[m][i] for m in maps}, prediction))
+                path = out_dir / _output_name(frame, used_here)
+                if path.resolve() in protected or Path(str(frame.source)).resolve() == path.resolve():
+                    raise ValueError(f"{path} is one of the inputs: pilotlens never overwrites its input")
+                save_image(path, look.compose(frame, result.maps_of(i), result.prediction(i), result.signed))
                 written.append(path)
-    finally:
-        explain.close()
+    if not written:
+        raise ValueError("no readable image among the inputs: nothing was written")
     return written
 
 
-def grid_figure(pilots: dict[str, Pilot], frames: Sequence[Frame], methods: Sequence[str], *, layer=None,
+def grid_figure(pilots: Mapping[str, Pilot], frames: Sequence[Frame], methods: Sequence[str], *, layer=None,
                 target=None, options=None, look: Look | None = None) -> np.ndarray:
-    """Rows: the frames. Columns: the input, then each (model, method) pair; titles say which."""
+    """Rows: the frames. Columns: the input, then each (model, method) pair; titles say which.
+    `pilots` maps a distinct label to each pilot."""
+    if not frames:
+        raise ValueError("no readable image to put in the grid")
     look = look or Look()
     columns: list[list[np.ndarray]] = [[f.image for f in frames]]
     titles = ["input"]
     for model_name, pilot in pilots.items():
-        explain = FrameExplainer(pilot, methods, layer, target, options)
-        try:
-            maps, _ = explain(list(frames))
-        finally:
-            explain.close()
-        for m in methods:
-            columns.append([look.draw(f.image, maps[m][i]) for i, f in enumerate(frames)])
-            titles.append(m if len(pilots) == 1 else (model_name if len(methods) == 1 else f"{model_name}: {m}"))
+        with FrameExplainer(pilot, methods, layer, target, options) as explain:
+            result = explain(list(frames))
+        for label in result.maps:
+            columns.append([look.draw(f.image, result.maps[label][i], result.signed[label]) for i, f in enumerate(frames)])
+            titles.append(label if len(pilots) == 1 else (model_name if len(methods) == 1 else f"{model_name}: {label}"))
     rows = [[col[i] for col in columns] for i in range(len(frames))]
-    row_titles = [Path(f.source).name if Path(f.source).suffix else f"#{f.index}" for f in frames]
-    return grid(rows, row_titles=row_titles, col_titles=titles, scale=look.scale)
+    scale = look.scale_for(frames[0].image.shape[1])
+    return grid(rows, row_titles=[frame_title(f) for f in frames], col_titles=titles, scale=scale)

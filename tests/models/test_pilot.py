@@ -287,10 +287,10 @@ def test_load_refuses_arbitrary_pickled_objects(tmp_path):
     path = tmp_path / "evil.pt"
     data = {"format": "pilotlens.pilot", "version": 1, "arch": "pilotnet", "payload": Payload(marker)}
     torch.save(data, path)
-    with pytest.raises(ValueError, match="weights_only"):
+    with pytest.raises(ValueError, match="refused: it holds pickled Python objects"):
         Pilot.load(path)
     path.write_bytes(pickle.dumps(Payload(marker), protocol=2))  # a plain pickle, not a torch zip
-    with pytest.raises(ValueError, match="weights_only"):
+    with pytest.raises(ValueError, match="refused: it holds pickled Python objects"):
         Pilot.load(path)
     assert not marker.exists()
 
@@ -301,7 +301,7 @@ def test_load_refuses_non_pilot_files(tmp_path):
     with pytest.raises(ValueError, match="not a pilotlens pilot file"):
         Pilot.load(path)
     (tmp_path / "junk.pt").write_text("hello")
-    with pytest.raises(ValueError, match="not a readable pilot file"):
+    with pytest.raises(ValueError, match="not a pilot file: it is text"):
         Pilot.load(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError):
         Pilot.load(tmp_path / "missing.pt")
@@ -362,3 +362,33 @@ def test_describe_mentions_crop_units_and_name():
     text = p.describe()
     assert "track3" in text and "top=40" in text and "angle [rad]" in text and "throttle" in text
     assert repr(p).startswith("Pilot(")
+
+
+def test_resolve_target_is_the_one_pilot_aware_choice():
+    from pilotlens.targets import Decoded, Steering
+    linear = Pilot.from_arch("donkey_linear")
+    assert repr(linear.resolve_target()) == "steering(0.05)"          # an angle output: steering evidence
+    assert repr(linear.resolve_target("throttle")) == "throttle"
+    assert repr(linear.resolve_target("steering:0.1")) == "steering(0.1)"
+    assert repr(linear.resolve_target(1)) == "index 1"
+    out = torch.tensor([[0.3, 0.9], [-0.4, 0.1], [0.01, 0.5]])
+    assert torch.equal(linear.resolve_target()(out), torch.tensor([0.3, 0.4, -0.01]))
+    assert torch.equal(linear.resolve_target("throttle")(out), out[:, 1])
+    classifier = Pilot(torch.nn.Linear(3, 4), outputs=("logits",))
+    assert classifier.resolve_target() is None                        # the engine default: argmax class
+    assert Pilot(torch.nn.Linear(3, 2), outputs=("a", "b"), default_target="b").resolve_target().index == 1
+
+
+def test_a_categorical_pilot_explains_its_expected_angle():
+    from pilotlens.targets import Decoded
+    pilot = Pilot.from_arch("donkey_categorical")
+    logits = torch.randn(2, 35, requires_grad=True)
+    target = pilot.resolve_target("angle")
+    assert isinstance(target, Decoded)
+    expected = (logits[:, :15].softmax(1) * torch.linspace(-1, 1, 15)).sum(1)
+    torch.testing.assert_close(target(logits), expected)
+    (g,) = torch.autograd.grad(pilot.resolve_target()(logits).sum(), logits)   # steering on it is differentiable
+    assert g[:, :15].abs().sum() > 0 and (g[:, 15:] == 0).all()
+    hard = pilot.model.decode(logits.detach())
+    soft = pilot.model.decode_soft(logits.detach())
+    assert hard.shape == soft.shape == (2, 2)

@@ -21,7 +21,7 @@ from ._common import Tracker
 from ._method import Method, applicable_methods, method_names, resolve_method, resolve_methods
 from .deletion import BASELINES, CurveResult, deletion, gaussian_blur, insertion, make_baseline
 from .localisation import LocalisationResult, energy_share, localisation, mask_share, masks_to_input, pointing_game
-from .random_map import RandomMap, random_maps
+from ..methods.random_map import RandomMap, random_maps
 from .report import METRICS, Report, evaluate, evaluate_source, write_report
 from .road import RoadResult, linear_impute, noisy_linear_impute, road
 from .robustness import DEFAULT_STRENGTHS, PERTURBATIONS, RobustnessResult, perturb, robustness

@@ -1,9 +1,9 @@
-"""Methods by name for the metrics: a registered explainer, the `random` baseline, or your own function.
+"""Methods for the metrics: a method spec (methods/spec.py), or your own function.
 
-A method spec is one of
+A method is one of
 
-* a name: "grad_cam", "random", ... (`pilotlens.methods()` plus "random"), optionally with options
-  after a colon: "grad_cam:layer=features.8,signed=True", "occlusion:window=8";
+* a spec as every verb names it: "grad_cam", "random", "grad_cam:layer=features.8,signed=true",
+  "occlusion:window=8", or a `MethodSpec`;
 * a pair (name, {options}), e.g. ("grad_cam", {"layer": "conv5"}): `layer` goes to the layer, the
   rest are the method's options;
 * a callable fn(model, x, target) -> B x H x W tensor (or a Saliency): any map at all, e.g. an edge
@@ -12,11 +12,12 @@ A method spec is one of
   explainers' maps are;
 * an Explainer subclass.
 
-`resolve_methods` turns a list (or a {label: spec} dict) into `Method`s with distinct labels.
+A method with a `seed` option (random, smoothgrad, ...) gets the run's seed for each batch unless the
+spec gives one. `resolve_methods` turns a list (or a {label: spec} dict) into `Method`s with
+distinct labels, the `random` baseline last.
 """
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Union
 
@@ -25,42 +26,17 @@ from torch import nn
 
 from ..methods import REGISTRY
 from ..methods.base import Explainer
+from ..methods.spec import MethodSpec, parse_method
 from ..saliency import Saliency, normalize
 from ..targets import TargetSpec
-from .random_map import RandomMap
 
-MethodSpec = Union[str, tuple, Callable, type]
+MethodLike = Union[str, tuple, Callable, type, MethodSpec]
 RANDOM = "random"
 
 
 def method_names() -> list[str]:
-    """The names a method spec may use: every registered explainer, and "random"."""
-    return sorted(set(REGISTRY) | {RANDOM})
-
-
-def _parse_value(key: str, text: str) -> Any:
-    if key == "layer":
-        return text  # a layer name stays a name ("8" is the module named 8, not traced index 8)
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def _parse_name(spec: str) -> tuple[str, dict]:
-    name, _, rest = spec.strip().partition(":")
-    options = {}
-    for item in filter(None, (s.strip() for s in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise ValueError(f"method {spec!r}: options are key=value, comma separated (got {item!r})")
-        options[key.strip()] = _parse_value(key.strip(), value.strip())
-    return name.strip(), options
-
-
-def _unknown(name: str) -> ValueError:
-    return ValueError(f"unknown method {name!r}; methods: {', '.join(method_names())} "
-                      "(or a callable fn(model, x, target) -> maps)")
+    """The names a method spec may use: every registered explainer ("random" among them)."""
+    return sorted(REGISTRY)
 
 
 @dataclass
@@ -91,48 +67,41 @@ class Method:
         return maps.detach().float().to(x.device)
 
 
-def _explainer_method(label: str, cls: type[Explainer], options: dict) -> Method:
-    options = dict(options)
-    layer = options.pop("layer", None)
-    if layer is not None and not cls.uses_layer:
-        raise ValueError(f"method {label!r}: {cls.name} attributes to the input and takes no layer")
+def _class_method(cls: type[Explainer], label: str, layer: Any = None, options: Mapping[str, Any] | None = None) -> Method:
+    options = dict(options or {})
+    seeded = "seed" in cls.defaults and "seed" not in options
 
     def compute(model, x, target, seed):
-        if cls is RandomMap:
-            opts = {"seed": seed, **options}
-            return cls(model, layer, **opts)(x, target).maps
-        with cls(model, layer, **options) as ex:
+        given = {**options, "seed": seed} if seeded else options
+        with cls(model, layer, **given) as ex:
             return ex(x, target).maps
 
-    unknown = sorted(set(options) - set(cls.defaults) - ({"seed"} if cls is RandomMap else set()))
-    if unknown:  # fail now, not in the middle of a run
-        valid = ", ".join(f"{k}={v!r}" for k, v in cls.defaults.items()) or "none"
-        raise TypeError(f"method {label!r}: unknown option {', '.join(unknown)}; valid options: {valid}")
     return Method(label, compute)
 
 
-def resolve_method(spec: MethodSpec, label: str | None = None) -> Method:
-    """One spec (see the module docstring) -> a Method."""
+def _spec_method(spec: MethodSpec, label: str | None = None) -> Method:
+    return _class_method(spec.cls, label or spec.label, spec.layer, spec.options)
+
+
+def resolve_method(spec: MethodLike, label: str | None = None) -> Method:
+    """One spec (see the module docstring) -> a Method; bad names and options fail here, before any work."""
     if isinstance(spec, Method):
         return spec if label is None else Method(label, spec.compute)
-    if isinstance(spec, str):
-        name, options = _parse_name(spec)
-        return resolve_method((name, options), label or spec.strip())
+    if isinstance(spec, (str, MethodSpec)):
+        return _spec_method(parse_method(spec), label)
     if isinstance(spec, tuple):
         if len(spec) != 2 or not isinstance(spec[0], str) or not isinstance(spec[1], Mapping):
             raise TypeError(f"a method pair is (name, {{options}}), got {spec!r}")
         name, options = spec
-        if name == RANDOM:
-            cls: type[Explainer] = RandomMap
-        elif name in REGISTRY:
-            cls = REGISTRY[name]
-        else:
-            raise _unknown(name)
-        if label is None:
-            label = name + (":" + ",".join(f"{k}={v}" for k, v in options.items()) if options else "")
-        return _explainer_method(label, cls, dict(options))
+        options = dict(options)
+        layer = options.pop("layer", None)
+        parsed = parse_method(name.strip(), options, layer)
+        if layer is not None and not parsed.cls.uses_layer:
+            raise ValueError(f"method {name!r}: {name} attributes to the input and takes no layer")
+        text = name + (":" + ",".join(f"{k}={v}" for k, v in spec[1].items()) if spec[1] else "")
+        return _spec_method(MethodSpec(text, parsed.name, parsed.layer, parsed.options), label)
     if isinstance(spec, type) and issubclass(spec, Explainer):
-        return _explainer_method(label or spec.name or spec.__name__, spec, {})
+        return _class_method(spec, label or spec.name or spec.__name__)
     if callable(spec):
         def compute(model, x, target, seed, fn=spec):
             out = fn(model, x, target)
@@ -146,18 +115,18 @@ def resolve_method(spec: MethodSpec, label: str | None = None) -> Method:
                     f"not {type(spec).__name__}; names: {', '.join(method_names())}")
 
 
-def resolve_methods(specs: MethodSpec | Iterable[MethodSpec] | Mapping[str, MethodSpec],
+def resolve_methods(specs: MethodLike | Iterable[MethodLike] | Mapping[str, MethodLike],
                     add_random: bool = True) -> list[Method]:
     """A list (or {label: spec}) of specs -> Methods with distinct labels, "random" last unless given."""
     pair = isinstance(specs, tuple) and len(specs) == 2 and isinstance(specs[1], Mapping)
-    if pair or isinstance(specs, (str, Method)) or (callable(specs) and not isinstance(specs, Mapping)):
+    if pair or isinstance(specs, (str, Method, MethodSpec)) or (callable(specs) and not isinstance(specs, Mapping)):
         specs = [specs]
     if isinstance(specs, Mapping):
         methods = [resolve_method(s, str(k)) for k, s in specs.items()]
     else:
         methods = [resolve_method(s) for s in specs]
     labels = [m.label for m in methods]
-    dupes = sorted({l for l in labels if labels.count(l) > 1})
+    dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dupes:
         raise ValueError(f"methods must have distinct labels; repeated: {', '.join(dupes)} "
                          "(give a dict {label: spec} to name them)")
@@ -178,3 +147,5 @@ def applicable_methods(model: nn.Module, x: torch.Tensor, target: TargetSpec = N
         names.append(name)
     return names
 
+
+__all__ = ["Method", "MethodLike", "RANDOM", "applicable_methods", "method_names", "resolve_method", "resolve_methods"]

@@ -43,7 +43,7 @@ from torch import nn
 
 from ..data.frame import Frame
 from ..data.source import Source
-from ..targets import Index, TargetSpec
+from ..targets import TargetSpec
 from . import _plots
 from ._common import KINDS, Tracker, check_batch, derive_seed
 from ._method import Method, MethodSpec, applicable_methods, resolve_methods
@@ -202,13 +202,9 @@ def _subject(pilot_or_model, frames_or_x, masks, max_frames: int | None, want_ma
 
 
 def _target(target: TargetSpec, pilot) -> TargetSpec:
-    """A Pilot's output name -> its column; no target -> the pilot's default target, if it has one."""
-    if target is None and pilot is not None and pilot.default_target is not None:
-        target = pilot.default_target
-    if isinstance(target, str) and pilot is not None and target in pilot.outputs:
-        # one name for the whole output (e.g. "logits"): the model's default (its column, or the argmax class)
-        return Index(pilot.outputs.index(target)) if len(pilot.outputs) > 1 else None
-    return target
+    """What is explained: for a Pilot, what `Pilot.resolve_target` chooses (the same as every verb);
+    for a bare model, the spec as given."""
+    return pilot.resolve_target(target) if pilot is not None else target
 
 
 # ---- the result ----------------------------------------------------------------------------------

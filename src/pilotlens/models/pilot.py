@@ -42,16 +42,24 @@ _SETTINGS = ("input_size", "crop", "color", "scale", "mean", "std", "outputs", "
 _MAGIC = {b"PK\x03\x04": "torch", b"\x89HDF\r\n\x1a\n": "hdf5"}
 
 
+def _is_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\n\r\t" for c in text)
+
+
 def read_torch_file(path: Path) -> Any:
     """torch.load(path, weights_only=True), with errors that say what the file is not, and never the
     advice to load unsafely."""
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(512)
     kind = next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None)
     if kind == "hdf5":
         raise ValueError(f"{path}: an HDF5 file (a Keras .h5 model?), not a pilotlens pilot file")
     if kind is None and not head.startswith(b"\x80"):   # neither a torch zip nor a legacy pickle
-        what = "empty" if not head else ("text" if head.isascii() else "not a PyTorch file")
+        what = "empty" if not head else ("text" if _is_text(head) else "not a PyTorch file")
         raise ValueError(f"{path}: not a pilot file: it is {what} (a pilot file is what Pilot.save or "
                          "`pilotlens train` writes)")
     try:
