@@ -205,15 +205,17 @@ class Concat(nn.Module):
 
 
 class GlobalPool(nn.Module):
-    """GlobalAveragePooling2D / GlobalMaxPooling2D: B x C (or B x C x 1 x 1 with keepdims)."""
+    """GlobalAveragePooling2D / GlobalMaxPooling2D: `pool` (nn.AdaptiveAvgPool2d(1) or max) then, unless
+    keepdims, `flatten`: B x C. Real torch pooling modules, so that CAM finds its global pool."""
 
     def __init__(self, mode: str = "avg", keepdims: bool = False):
         super().__init__()
         self.mode, self.keepdims = mode, keepdims
+        self.pool = nn.AdaptiveAvgPool2d(1) if mode == "avg" else nn.AdaptiveMaxPool2d(1)
+        self.flatten = nn.Identity() if keepdims else nn.Flatten()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x.mean(dim=(2, 3), keepdim=self.keepdims) if self.mode == "avg" else x.amax(dim=(2, 3), keepdim=self.keepdims)
-        return y
+        return self.flatten(self.pool(x))
 
 
 class WithActivation(nn.Module):
