@@ -100,15 +100,27 @@ def _read_h5(path: Path) -> KerasFile:
             version = _text(f.attrs.get("keras_version", "unknown"))
             group = f["model_weights"] if "model_weights" in f else f
             weights = {}
-            for name in (_text(n) for n in group.attrs.get("layer_names", [])):
+            for name in (_text(n) for n in _attribute_list(group, "layer_names")):
                 layer = group[name]
-                names = [_text(n) for n in layer.attrs.get("weight_names", [])]
+                names = [_text(n) for n in _attribute_list(layer, "weight_names")]
                 weights[name] = [np.asarray(layer[w]) for w in names]
     except ValueError:
         raise
     except (OSError, KeyError, RuntimeError) as e:
         raise ValueError(f"{path}: the HDF5 file is truncated or damaged: reading its weights failed ({e})") from e
     return KerasFile(str(path), config, weights, version, "h5")
+
+
+def _attribute_list(group, name: str) -> list:
+    """An HDF5 list attribute as Keras writes it: whole, or, when over HDF5's 64 KB attribute limit,
+    in chunks name0, name1, ... (Keras's save_attributes_to_hdf5_group)."""
+    if name in group.attrs:
+        return list(group.attrs[name])
+    out, i = [], 0
+    while f"{name}{i}" in group.attrs:
+        out += list(group.attrs[f"{name}{i}"])
+        i += 1
+    return out
 
 
 def _json(text: str, path: Path, what: str) -> dict:
