@@ -257,3 +257,36 @@ def test_nothing_in_the_file_runs(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     model = load_keras_model(path, lambdas={"normalize": {"scale": 1 / 127.5, "offset": -1.0}})
     assert isinstance(model, torch.nn.Module)
+
+
+def test_output_columns_are_named_from_the_layers(tmp_path):
+    """Dense outputs give their width; other outputs are measured: probs_0..2 then value."""
+    inp = keras.Input((8, 8, 3), name="img")
+    h = K.L.Flatten()(K.L.Conv2D(2, 3)(inp))
+    probs = K.L.Activation("softmax", name="probs")(K.L.Dense(3)(h))
+    value = K.L.Dense(1, name="value")(h)
+    path = tmp_path / "two.keras"
+    keras.Model(inp, [probs, value]).save(path)
+    assert load_keras_model(path).output_names == ("probs_0", "probs_1", "probs_2", "value")
+
+
+def test_a_config_keras_2_and_3_would_not_write_is_a_clear_error(tmp_path):
+    km = K.pilotnet()
+    config = keras2_model_config(km)
+    conv = next(l for l in config["config"]["layers"] if l["class_name"] == "Conv2D")
+    conv["config"]["nb_filter"] = conv["config"].pop("filters")  # Keras 1 spelling
+    path = tmp_path / "keras1.h5"
+    write_keras2_h5(km, path)
+    with h5py.File(path, "a") as f:
+        f.attrs["model_config"] = json.dumps(config).encode()
+    with pytest.raises(ValueError, match="'conv1' \\(Conv2D\\): its config cannot be read") as e:
+        load_keras_model(path)
+    assert str(path) in _msg(e)
+
+
+def test_a_layer_named_like_a_module_attribute_is_refused(tmp_path):
+    km = keras.Sequential([keras.Input((6, 6, 1)), K.L.Conv2D(1, 3, name="graph"), K.L.Flatten(), K.L.Dense(1)])
+    path = tmp_path / "clash.keras"
+    km.save(path)
+    with pytest.raises(ValueError, match="'graph' clashes"):
+        load_keras_model(path)

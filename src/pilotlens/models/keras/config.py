@@ -254,6 +254,18 @@ def parse_config(config: dict, lambdas: dict | None = None) -> dict:
     return graph
 
 
+def _layer_spec(layer: dict, name: str, lambdas: dict) -> dict:
+    """layer_spec, with a config missing what Keras 2 and 3 always write (a Keras 1 file) as a clear error."""
+    class_name = str(layer.get("class_name"))
+    try:
+        return layer_spec(class_name, layer.get("config") or {}, name, lambdas)
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, KerasConfigError):
+            raise
+        raise KerasConfigError(f"layer {name!r} ({class_name}): its config cannot be read ({type(e).__name__}: {e}); "
+                               "files from Keras 2.x and 3 are supported") from e
+
+
 def _name(layer: dict) -> str:
     return str(layer.get("config", {}).get("name") or layer.get("name"))
 
@@ -274,8 +286,7 @@ def _sequential(inner: dict, layers: list, lambdas: dict) -> dict:
     specs, previous = [], input_name
     for layer in body:
         name = _name(layer)
-        spec = {"name": name, **layer_spec(layer["class_name"], layer.get("config", {}), name, lambdas),
-                "inputs": [previous]}
+        spec = {"name": name, **_layer_spec(layer, name, lambdas), "inputs": [previous]}
         specs.append(spec)
         previous = name
     if not specs:
@@ -301,7 +312,7 @@ def _functional(inner: dict, layers: list, lambdas: dict) -> dict:
             if name != inputs[0]:
                 raise KerasConfigError(f"input layer {name!r} is not the model's input")
             continue
-        spec = {"name": name, **layer_spec(layer["class_name"], layer.get("config", {}), name, lambdas)}
+        spec = {"name": name, **_layer_spec(layer, name, lambdas)}
         spec["inputs"] = _inbound(layer, name)
         if not spec["inputs"]:
             raise KerasConfigError(f"layer {name!r} has no inputs")

@@ -164,7 +164,14 @@ class KerasDense(nn.Linear):
 class KerasBatchNorm(nn.BatchNorm2d):
     """BatchNormalization over the channels of a feature map, or over the features of a vector."""
 
+    def __init__(self, features: int, eps: float = 1e-3, axis: int = -1):
+        super().__init__(features, eps=eps)
+        self.axis = axis
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4 and self.axis not in (-1, 3):
+            raise ValueError(f"BatchNormalization over Keras axis {self.axis} of a feature map: only the channel "
+                             "axis (-1) is supported")
         if x.ndim == 2:
             return super().forward(x[:, :, None, None])[:, :, 0, 0]
         return super().forward(x)
@@ -264,7 +271,7 @@ def build_layer(spec: dict) -> nn.Module:
     if t == "dropout":
         return nn.Dropout2d(spec["rate"]) if spec["spatial"] else nn.Dropout(spec["rate"])
     if t == "batchnorm":
-        return KerasBatchNorm(spec["features"], eps=spec["epsilon"])
+        return KerasBatchNorm(spec["features"], eps=spec["epsilon"], axis=spec.get("axis", -1))
     if t == "maxpool":
         return KerasMaxPool2d(spec["pool"], spec["strides"], same=spec["padding"] == "same")
     if t == "avgpool":

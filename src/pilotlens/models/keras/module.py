@@ -26,6 +26,23 @@ def _module_name(name: str) -> str:
     return name.replace(".", "_")
 
 
+def _units(graph: dict, name: str) -> int | None:
+    """The width of layer `name` when it is a Dense layer (else None: unknown without running)."""
+    spec = next((s for s in graph["layers"] if s["name"] == name), None)
+    return spec.get("units") if spec is not None and spec["type"] == "dense" else None
+
+
+def donkeycar_kind(graph: dict) -> str | None:
+    """"categorical" (Dense heads angle_out and throttle_out), "linear" (Dense(1) heads n_outputs0,
+    n_outputs1, ...) or None: donkeycar's own output names say which pilot it is."""
+    outs = tuple(graph.get("outputs", ()))
+    if outs == DONKEY_CATEGORICAL_OUTPUTS and all(_units(graph, o) for o in outs):
+        return "categorical"
+    if outs[:2] == DONKEY_LINEAR_OUTPUTS and all(_units(graph, o) == 1 for o in outs):
+        return "linear"
+    return None
+
+
 class KerasModel(nn.Module):
     """A Keras model as torch: input B x C x H x W, output the Keras output (a tuple for several).
 
@@ -42,55 +59,57 @@ class KerasModel(nn.Module):
             raise ValueError("not a pilotlens Keras layer graph")
         if graph.get("version", 0) > GRAPH_VERSION:
             raise ValueError(f"Keras layer graph version {graph['version']} is newer than this pilotlens reads")
+        # every plain attribute first: a layer named like one of them is then caught as a clash below
         self.graph = copy.deepcopy(graph)
         self.throttle_range = float(throttle_range)
         self._input = graph["input"]["name"]
-        self._plan: list[tuple[str, str, tuple[str, ...]]] = []  # (keras name, module name, inputs)
-        taken = set(dict(self.named_children()))
-        for spec in graph["layers"]:
-            mod_name = _module_name(spec["name"])
-            if mod_name in taken or hasattr(self, mod_name):
-                raise ValueError(f"layer name {spec['name']!r} clashes with another layer or a module attribute")
-            self.add_module(mod_name, build_layer(spec))
-            taken.add(mod_name)
-            self._plan.append((spec["name"], mod_name, tuple(spec["inputs"])))
         self._outputs = tuple(graph["outputs"])
+        self._plan: list[tuple[str, str, tuple[str, ...]]] = []  # (keras name, module name, inputs)
         h, w, c = graph["input"]["shape"]
         self.in_channels = c
         self.input_size = (w, h) if w is not None and h is not None else None
-        self.kind = self._donkeycar_kind()
+        self.kind = donkeycar_kind(graph)
+        self.output_names: tuple[str, ...] = ()
+        for spec in graph["layers"]:
+            mod_name = _module_name(spec["name"])
+            if hasattr(self, mod_name):
+                raise ValueError(f"layer name {spec['name']!r} clashes with another layer or a module attribute")
+            self.add_module(mod_name, build_layer(spec))
+            self._plan.append((spec["name"], mod_name, tuple(spec["inputs"])))
         self.output_names = self._names()
 
     # -- what the outputs mean ------------------------------------------------------------------
-    def _spec(self, name: str) -> dict:
-        return next(s for s in self.graph["layers"] if s["name"] == name)
-
     def _units(self, name: str) -> int | None:
-        spec = self._spec(name)
-        return spec.get("units") if spec["type"] == "dense" else None
+        return _units(self.graph, name)
 
-    def _donkeycar_kind(self) -> str | None:
-        outs = self._outputs
-        if outs == DONKEY_CATEGORICAL_OUTPUTS and all(self._units(o) for o in outs):
-            return "categorical"
-        if outs[:2] == DONKEY_LINEAR_OUTPUTS and all(self._units(o) == 1 for o in outs):
-            return "linear"
-        return None
+    def _widths(self) -> list[int]:
+        """The number of columns of each output, from one zero input (the weights do not matter)."""
+        if self.input_size is None:
+            raise ValueError(f"the model's outputs {list(self._outputs)} are not all Dense layers and its input size is "
+                             "free: name the output columns yourself (Pilot outputs=...)")
+        w, h = self.input_size
+        training = self.training
+        try:
+            self.eval()
+            with torch.no_grad():
+                outs = self(torch.zeros(1, self.in_channels, h, w))
+        finally:
+            self.train(training)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        return [int(o[0].numel()) for o in outs]
 
     def _names(self) -> tuple[str, ...]:
         if self.kind == "categorical":
             return ("angle", "throttle")
         if self.kind == "linear":
             return ("angle", "throttle") + tuple(self._outputs[2:])
-        units = [self._units(o) for o in self._outputs]
-        if all(u == 1 for u in units):
-            return self._outputs
         if len(self._outputs) == 1:
-            return self._outputs
-        names = []
+            return self._outputs  # one name for all its columns
+        units = [self._units(o) for o in self._outputs]
+        if any(u is None for u in units):
+            units = self._widths()
+        names: list[str] = []
         for o, u in zip(self._outputs, units):
-            if u is None:
-                raise ValueError(f"output {o!r} is not a Dense layer: name its columns yourself (Pilot outputs=...)")
             names += [o] if u == 1 else [f"{o}_{i}" for i in range(u)]
         return tuple(names)
 
@@ -118,6 +137,5 @@ class KerasCategoricalPilot(KerasModel):
 
 def keras_module(graph: dict, throttle_range: float = 0.5) -> KerasModel:
     """The module for a layer graph: KerasCategoricalPilot for donkeycar's categorical outputs, else KerasModel."""
-    outputs = tuple(graph.get("outputs", ()))
-    cls = KerasCategoricalPilot if outputs == DONKEY_CATEGORICAL_OUTPUTS else KerasModel
+    cls = KerasCategoricalPilot if donkeycar_kind(graph) == "categorical" else KerasModel
     return cls(graph, throttle_range=throttle_range)
