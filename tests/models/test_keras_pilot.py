@@ -48,25 +48,52 @@ def test_donkeycar_linear_pilot_sees_as_donkeycar(linear):
     assert_rel_close(_pilot_columns(pilot, FRAMES), _keras_on_pixels(km, FRAMES, 1 / 255))
 
 
-def test_myconfig_roi_is_not_applied_twice_when_the_model_crops(linear, tmp_path):
-    """donkeycar 4.x builds Cropping2D((ROI_CROP_TOP, ROI_CROP_BOTTOM)) into the model: the pilot feeds
-    full frames; a myconfig that disagrees with the model's own crop is an error."""
-    _, paths = linear
-    same = _myconfig(tmp_path, "ROI_CROP_TOP = 6\nROI_CROP_BOTTOM = 2\n")
-    assert keras_pilot(paths["keras"], myconfig=same).crop == (0, 0, 0, 0)
-    other = _myconfig(tmp_path, "ROI_CROP_TOP = 10\nROI_CROP_BOTTOM = 0\n")
-    with pytest.raises(ValueError, match="crops top=6 bottom=2 itself"):
-        keras_pilot(paths["keras"], myconfig=other)
-
-
-def test_myconfig_roi_crops_frames_for_a_model_without_its_own_crop(tmp_path):
-    """donkeycar 3.x cropped in the pipeline: the model takes the cropped image; the pilot crops."""
+def test_myconfig_roi_cut_in_the_pipeline_as_donkeycar_3(tmp_path):
+    """donkeycar 3.x cut ROI rows off the frame and built the model for the cut size: the pilot cuts."""
     km = K.donkey_linear(crop=None)
     path = K.save(km, tmp_path, "old")["h5"]
     frames = np.random.default_rng(1).integers(0, 256, (3, 38, 40, 3), dtype=np.uint8)
-    pilot = keras_pilot(path, myconfig=_myconfig(tmp_path, "ROI_CROP_TOP = 6\nROI_CROP_BOTTOM = 2\n"))
+    config = _myconfig(tmp_path, "IMAGE_W = 40\nIMAGE_H = 38\nROI_CROP_TOP = 6\nROI_CROP_BOTTOM = 2\n")
+    pilot = keras_pilot(path, myconfig=config)
     assert pilot.crop == (6, 2, 0, 0)
     assert_rel_close(_pilot_columns(pilot, frames), _keras_on_pixels(km, frames[:, 6:-2], 1 / 255))
+
+
+def test_myconfig_crop_transformation_masks_the_border_as_donkeycar_5(tmp_path):
+    """donkeycar 5's "CROP" transformation (ImgCropMask) blacks the border out and keeps the size."""
+    km = K.donkey_linear(crop=None)
+    path = K.save(km, tmp_path, "new")["keras"]
+    config = _myconfig(tmp_path, "IMAGE_W = 40\nIMAGE_H = 30\nROI_CROP_TOP = 6\nROI_CROP_LEFT = 3\n"
+                                 "TRANSFORMATIONS = ['CROP']\n")
+    pilot = keras_pilot(path, myconfig=config)
+    assert pilot.crop == (0, 0, 0, 0) and pilot.input_size == (40, 30)
+    masked = FRAMES.copy()
+    masked[:, :6] = 0
+    masked[:, :, :3] = 0
+    expected = _keras_on_pixels(km, masked, 1 / 255)
+    assert_rel_close(_pilot_columns(pilot, FRAMES), expected)
+    assert not torch.allclose(_keras_on_pixels(km, FRAMES, 1 / 255), expected)  # the mask matters here
+    out = tmp_path / "new.pt"
+    pilot.save(out)
+    assert_rel_close(_pilot_columns(Pilot.load(out), FRAMES), expected)
+
+
+def test_myconfig_roi_unused_without_the_crop_transformation(linear, tmp_path):
+    """A whole-frame model and no "CROP" step: the ROI settings were not used by donkeycar either; a
+    Cropping2D inside the model is the model's own and runs anyway (nothing is cropped twice)."""
+    km, paths = linear
+    config = _myconfig(tmp_path, "IMAGE_W = 40\nIMAGE_H = 30\nROI_CROP_TOP = 6\nROI_CROP_BOTTOM = 2\n")
+    pilot = keras_pilot(paths["keras"], myconfig=config)
+    assert pilot.crop == (0, 0, 0, 0) and not hasattr(pilot.model, "donkeycar_crop_mask")
+    assert_rel_close(_pilot_columns(pilot, FRAMES), _keras_on_pixels(km, FRAMES, 1 / 255))
+
+
+def test_myconfig_that_fits_neither_way_or_asks_for_other_transformations(linear, tmp_path):
+    _, paths = linear
+    with pytest.raises(ValueError, match="neither the cut nor the whole frame fits"):
+        keras_pilot(paths["h5"], myconfig=_myconfig(tmp_path, "ROI_CROP_TOP = 6\n"))  # 160x120 frames by default
+    with pytest.raises(ValueError, match="TRAPEZE"):
+        keras_pilot(paths["h5"], myconfig=_myconfig(tmp_path, "TRANSFORMATIONS = ['CROP', 'TRAPEZE']\n"))
 
 
 def test_explicit_crop_wins(linear):

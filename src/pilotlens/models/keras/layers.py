@@ -102,6 +102,25 @@ class Crop2d(nn.Module):
         return "top={}, bottom={}, left={}, right={}".format(*self.crop)
 
 
+class ZeroBorder(nn.Module):
+    """Zero (top, bottom, left, right) pixels at the border, keeping the size: donkeycar 5's "CROP"
+    transformation (ImgCropMask), which masks the frame rather than cutting it."""
+
+    def __init__(self, border):
+        super().__init__()
+        self.border = tuple(int(v) for v in border)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom, left, right = self.border
+        h, w = x.shape[-2:]
+        keep = x.new_zeros(h, w)
+        keep[top:h - bottom, left:w - right] = 1
+        return x * keep
+
+    def extra_repr(self) -> str:
+        return "top={}, bottom={}, left={}, right={}".format(*self.border)
+
+
 def channels_last_flat(x: torch.Tensor) -> torch.Tensor:
     """B x C x H x W -> B x (H*W*C) in Keras's order (channels vary fastest)."""
     if x.ndim == 4:
@@ -280,6 +299,8 @@ def build_layer(spec: dict) -> nn.Module:
         return GlobalPool(spec["mode"], spec["keepdims"])
     if t == "crop":
         return Crop2d(spec["crop"])
+    if t == "mask":
+        return ZeroBorder(spec["border"])
     if t == "flatten":
         return KerasFlatten()
     if t == "reshape":

@@ -38,12 +38,39 @@ def read_myconfig(path) -> dict[str, Any]:
     return values
 
 
-def roi_crop(values: dict, path="myconfig") -> tuple[int, int]:
-    """(ROI_CROP_TOP, ROI_CROP_BOTTOM) from a read config (0 where unset), checked."""
+#: donkeycar's config.py defaults for what myconfig.py may leave out
+DONKEY_DEFAULTS = {"IMAGE_W": 160, "IMAGE_H": 120, "ROI_CROP_TOP": 0, "ROI_CROP_BOTTOM": 0, "ROI_CROP_LEFT": 0,
+                   "ROI_CROP_RIGHT": 0, "TRANSFORMATIONS": [], "POST_TRANSFORMATIONS": []}
+
+
+def setting(values: dict, key: str, path="myconfig"):
+    """A donkeycar setting from a read config, its donkeycar default where it is not set."""
+    return values.get(key, DONKEY_DEFAULTS[key])
+
+
+def _pixels(values: dict, key: str, path) -> int:
+    v = setting(values, key, path)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError(f"{path}: {key} must be a non-negative whole number of pixels, got {v!r}")
+    return v
+
+
+def roi_crop(values: dict, path="myconfig") -> tuple[int, int, int, int]:
+    """(ROI_CROP_TOP, ROI_CROP_BOTTOM, ROI_CROP_LEFT, ROI_CROP_RIGHT) from a read config, checked."""
+    return tuple(_pixels(values, f"ROI_CROP_{side}", path) for side in ("TOP", "BOTTOM", "LEFT", "RIGHT"))  # type: ignore[return-value]
+
+
+def image_size(values: dict, path="myconfig") -> tuple[int, int]:
+    """(IMAGE_W, IMAGE_H): the camera frames donkeycar records and drives on."""
+    return _pixels(values, "IMAGE_W", path), _pixels(values, "IMAGE_H", path)
+
+
+def transformations(values: dict, path="myconfig") -> list[str]:
+    """TRANSFORMATIONS + POST_TRANSFORMATIONS (donkeycar 4.2+ image steps run before the model)."""
     out = []
-    for key in ("ROI_CROP_TOP", "ROI_CROP_BOTTOM"):
-        v = values.get(key, 0)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ValueError(f"{path}: {key} must be a non-negative whole number of pixels, got {v!r}")
-        out.append(v)
-    return out[0], out[1]
+    for key in ("TRANSFORMATIONS", "POST_TRANSFORMATIONS"):
+        v = setting(values, key, path)
+        if not isinstance(v, (list, tuple)) or not all(isinstance(t, str) for t in v):
+            raise ValueError(f"{path}: {key} must be a list of names, got {v!r}")
+        out += list(v)
+    return out
