@@ -62,9 +62,9 @@ def keras_options(args) -> dict:
 def add_keras_arguments(parser: argparse.ArgumentParser) -> None:
     """--crop, --myconfig, --lambda: how a Keras model sees (for `import` and every verb taking --model)."""
     parser.add_argument("--crop", metavar="T,B,L,R", help="pixels cut from the frame's top, bottom, left, right "
-                        "before the model sees it (default: donkeycar's ROI from --myconfig, else none)")
-    parser.add_argument("--myconfig", metavar="PATH", help="a donkeycar myconfig.py: ROI_CROP_TOP/BOTTOM and "
-                        "MODEL_CATEGORICAL_MAX_THROTTLE_RANGE are read from it (never run)")
+                        "before the model sees it (default: as donkeycar did, from --myconfig; else none)")
+    parser.add_argument("--myconfig", metavar="PATH", help="a donkeycar myconfig.py, read (never run) for IMAGE_W/H, "
+                        "ROI_CROP_*, TRANSFORMATIONS and MODEL_CATEGORICAL_MAX_THROTTLE_RANGE")
     parser.add_argument("--lambda", dest="keras_lambda", action="append", metavar="NAME=SCALE,OFFSET",
                         help="what a Keras Lambda layer computes, as x*SCALE+OFFSET (its code is never run); repeatable")
 
