@@ -194,3 +194,14 @@ def test_pilot_forward_concatenates_the_heads(saved):
     ref = torch.cat([r.detach() for r in K.keras_outputs(km, _x("udacity", km))], dim=1)
     assert pilot.outputs == ("steer", "speed")
     assert_rel_close(pilot.forward(x).detach(), ref)
+
+
+def test_conv_filters_of_a_keras_conv_layer_are_its_kernels(saved):
+    """conv_filters(model, "conv2d_1") reads the Conv2D inside the block: Keras's kernel, same scale."""
+    from pilotlens.layer_views import conv_filters
+    km, paths = saved["donkey_linear"]
+    model = load_keras_model(paths["h5"])
+    kernel = torch.as_tensor(np.asarray(km.get_layer("conv2d_1").get_weights()[0]))  # kh kw cin cout
+    ref = kernel.permute(3, 0, 1, 2)  # N x kh x kw x C_in
+    ref = (ref - ref.min()) / (ref.max() - ref.min())
+    np.testing.assert_allclose(conv_filters(model, "conv2d_1"), ref.numpy(), atol=1e-6)
