@@ -205,3 +205,19 @@ def test_conv_filters_of_a_keras_conv_layer_are_its_kernels(saved):
     ref = kernel.permute(3, 0, 1, 2)  # N x kh x kw x C_in
     ref = (ref - ref.min()) / (ref.max() - ref.min())
     np.testing.assert_allclose(conv_filters(model, "conv2d_1"), ref.numpy(), atol=1e-6)
+
+
+def test_residual_merges_and_zero_padding_equal_keras(tmp_path):
+    """A residual block (ZeroPadding2D, Add) and every element-wise merge, against Keras."""
+    inp = keras.Input((12, 14, 3), name="img")
+    a = K.L.Conv2D(4, 3, name="a")(K.L.ZeroPadding2D(((1, 1), (2, 0)), name="pad")(inp))
+    b = K.L.Conv2D(4, 3, padding="same", name="b")(a)
+    merged = [cls(name=cls.__name__.lower())([a, b]) for cls in
+              (K.L.Add, K.L.Subtract, K.L.Multiply, K.L.Average, K.L.Maximum, K.L.Minimum)]
+    out = K.L.Dense(2, name="out")(K.L.Flatten()(K.L.Concatenate()(merged)))
+    km = keras.Model(inp, out)
+    K._randomise(km, 5)
+    path = tmp_path / "res.keras"
+    km.save(path)
+    x = K.inputs(km)
+    assert_rel_close(load_keras_model(path)(K.nchw(x)), K.keras_outputs(km, x)[0].detach())

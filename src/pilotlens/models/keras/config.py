@@ -23,9 +23,12 @@ GRAPH_VERSION = 1
 #: Keras activation names -> the spec KerasModel builds a module from
 _ACTIVATIONS = {"linear", "relu", "relu6", "elu", "selu", "sigmoid", "tanh", "softmax", "softplus",
                 "softsign", "swish", "silu", "gelu", "leaky_relu", "mish", "log_softmax"}
+_MERGES = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
+           "Maximum": "maximum", "Minimum": "minimum"}
 SUPPORTED = ("InputLayer, Conv2D, Dense, Flatten, Dropout, SpatialDropout2D, Activation, ReLU, ELU, LeakyReLU, "
              "Softmax, BatchNormalization, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
-             "GlobalMaxPooling2D, Cropping2D, Rescaling, Reshape, Concatenate, and Lambda given as lambdas=")
+             "GlobalMaxPooling2D, Cropping2D, ZeroPadding2D, Rescaling, Reshape, Concatenate, Add, Subtract, "
+             "Multiply, Average, Maximum, Minimum, and Lambda given as lambdas=")
 
 
 class KerasConfigError(ValueError):
@@ -149,6 +152,15 @@ def layer_spec(class_name: str, cfg: dict, name: str, lambdas: dict) -> dict:
                 "offset": _number_or_list(cfg.get("offset", 0.0), where)}
     if c == "Concatenate":
         return {"type": "concat", "axis": int(cfg.get("axis", -1))}
+    if c in _MERGES:
+        return {"type": "merge", "op": _MERGES[c]}
+    if c == "ZeroPadding2D":
+        _channels_last(cfg, where)
+        pad = cfg.get("padding", 1)
+        if isinstance(pad, int):
+            pad = ((pad, pad), (pad, pad))
+        (top, bottom), (left, right) = (_pair(v, where) for v in pad)
+        return {"type": "zeropad", "pad": [top, bottom, left, right]}
     if c == "Lambda":
         if name not in lambdas:
             raise KerasConfigError(

@@ -230,6 +230,28 @@ class Concat(nn.Module):
         return torch.cat(xs, dim=_dim(self.axis, xs[0].ndim))
 
 
+class Merge(nn.Module):
+    """Add, Subtract, Multiply, Average, Maximum, Minimum of same-shaped inputs (element-wise)."""
+
+    def __init__(self, op: str):
+        super().__init__()
+        if op not in ("add", "subtract", "multiply", "average", "maximum", "minimum"):
+            raise ValueError(f"unknown merge {op!r}")
+        self.op = op
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        if self.op == "subtract":
+            return xs[0] - xs[1]
+        out = xs[0]
+        for x in xs[1:]:
+            out = {"add": torch.add, "average": torch.add, "multiply": torch.mul, "maximum": torch.maximum,
+                   "minimum": torch.minimum}[self.op](out, x)
+        return out / len(xs) if self.op == "average" else out
+
+    def extra_repr(self) -> str:
+        return self.op
+
+
 class GlobalPool(nn.Module):
     """GlobalAveragePooling2D / GlobalMaxPooling2D: `pool` (nn.AdaptiveAvgPool2d(1) or max) then, unless
     keepdims, `flatten`: B x C. Real torch pooling modules, so that CAM finds its global pool."""
@@ -309,6 +331,11 @@ def build_layer(spec: dict) -> nn.Module:
         return Rescale(spec["scale"], spec["offset"])
     if t == "concat":
         return Concat(spec["axis"])
+    if t == "merge":
+        return Merge(spec["op"])
+    if t == "zeropad":
+        top, bottom, left, right = spec["pad"]
+        return nn.ZeroPad2d((left, right, top, bottom))
     raise ValueError(f"layer {spec['name']!r}: unknown layer type {t!r} in the graph")
 
 
