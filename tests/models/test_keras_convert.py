@@ -221,3 +221,23 @@ def test_residual_merges_and_zero_padding_equal_keras(tmp_path):
     km.save(path)
     x = K.inputs(km)
     assert_rel_close(load_keras_model(path)(K.nchw(x)), K.keras_outputs(km, x)[0].detach())
+
+
+def test_less_common_layer_options_equal_keras(tmp_path):
+    """Grouped conv, BatchNorm without centre/scale, Dense and Softmax on a feature map, global max
+    pooling with keepdims, Reshape back to a map, ReLU6 and a negative-slope ReLU."""
+    inp = keras.Input((10, 12, 4), name="img")
+    x = K.L.Conv2D(6, 3, groups=2, activation="relu6", name="grouped")(inp)
+    x = K.L.BatchNormalization(center=False, scale=False, name="bn_plain")(x)
+    x = K.L.Dense(5, name="per_pixel")(x)
+    x = K.L.ReLU(negative_slope=0.2, name="leaky")(x)
+    s = K.L.Softmax(name="channel_softmax")(x)
+    g = K.L.GlobalMaxPooling2D(keepdims=True, name="gmp")(s)
+    r = K.L.Reshape((8, 10, 5), name="as_map")(K.L.Flatten()(x))
+    out = K.L.Dense(3, name="out")(K.L.Concatenate()([K.L.Flatten()(g), K.L.Flatten()(r)]))
+    km = keras.Model(inp, out)
+    K._randomise(km, 6)
+    path = tmp_path / "odd.h5"
+    km.save(path)
+    x_in = K.inputs(km)
+    assert_rel_close(load_keras_model(path)(K.nchw(x_in)), K.keras_outputs(km, x_in)[0].detach())

@@ -288,5 +288,6 @@ def test_a_layer_named_like_a_module_attribute_is_refused(tmp_path):
     km = keras.Sequential([keras.Input((6, 6, 1)), K.L.Conv2D(1, 3, name="graph"), K.L.Flatten(), K.L.Dense(1)])
     path = tmp_path / "clash.keras"
     km.save(path)
-    with pytest.raises(ValueError, match="'graph' clashes"):
+    with pytest.raises(ValueError, match="'graph' clashes") as e:
         load_keras_model(path)
+    assert str(path) in _msg(e)

@@ -26,7 +26,10 @@ def convert(path, *, lambdas: dict | None = None, throttle_range: float = 0.5) -
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from e
         state.update(state_of(spec, arrays, _module_name(spec["name"]) + "."))
-    model = keras_module(graph, throttle_range=throttle_range)
+    try:
+        model = keras_module(graph, throttle_range=throttle_range)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys or result.missing_keys:
         raise ValueError(f"{path}: the weights do not fit the layers (missing {result.missing_keys}, "
