@@ -39,6 +39,9 @@ def conv_filters(model: nn.Module, layer: LayerSpec = None) -> np.ndarray:
         name, module = convs[0] if convs else last_conv(model)  # last_conv raises the no-conv error
     else:
         name, module = find_layer(model, layer)
+        inner = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+        if not isinstance(module, nn.Conv2d) and len(inner) == 1:
+            module = inner[0]  # a conv with its activation in one block (a converted Keras Conv2D)
     if not isinstance(module, nn.Conv2d):
         raise ValueError(f"layer {name!r} is a {type(module).__name__}, not a Conv2d")
     w = module.weight.detach().float()

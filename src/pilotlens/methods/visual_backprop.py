@@ -4,7 +4,9 @@ Each conv stage's post-activation feature maps are averaged over channels. From 
 down, the averaged map is scaled up through each conv (and pooling) layer with a transposed
 convolution whose kernel is all ones with that layer's kernel size, stride, padding and dilation
 (the output cut to the size of the layer's input), and multiplied pointwise with the averaged map of
-the stage below; the last scale-up reaches the input. Needs only the forward pass.
+the stage below; the last scale-up reaches the input. A crop layer (a module with a `crop` attribute: top, bottom,
+left, right pixels, such as a Keras Cropping2D) on the way is undone by padding the map with zeros.
+Needs only the forward pass.
 """
 from __future__ import annotations
 
@@ -36,10 +38,13 @@ class Step:
     dilation: tuple[int, int]
     in_size: tuple[int, int]
     is_conv: bool
+    crop: tuple[int, int, int, int] | None = None  # a crop layer: (top, bottom, left, right)
 
     @classmethod
     def of(cls, info: LayerInfo) -> "Step":
         m = info.module
+        if _is_crop(m):
+            return cls(info.name, (1, 1), (1, 1), (0, 0), (1, 1), tuple(info.input_shape[-2:]), False, tuple(m.crop))
         kernel, dilation = _two(m.kernel_size), _two(getattr(m, "dilation", 1))
         stride = _two(m.stride if m.stride is not None else m.kernel_size)
         if isinstance(m.padding, str):  # "valid" or "same" on a conv
@@ -56,6 +61,9 @@ def scale_up(m: torch.Tensor, step: Step) -> torch.Tensor:
     as k strided adds along each axis: on CPU that is several times faster than conv_transpose2d on
     one channel, and exactly the same sums.
     """
+    if step.crop is not None:
+        top, bottom, left, right = step.crop
+        return F.pad(m, (left, right, top, bottom))  # the cropped-away border saw nothing
     (kh, kw), (sh, sw), (dh, dw) = step.kernel, step.stride, step.dilation
     B, C, h, w = m.shape
     rows = m.new_zeros((B, C, h, (w - 1) * sw + dw * (kw - 1) + 1))
@@ -88,9 +96,14 @@ def _stage_point(layers: list[LayerInfo], i: int) -> tuple[nn.Module, str]:
     return layers[i].module, "output"
 
 
+def _is_crop(m: nn.Module) -> bool:
+    crop = getattr(m, "crop", None)
+    return isinstance(crop, tuple) and len(crop) == 4 and all(isinstance(v, int) for v in crop)
+
+
 def make_plan(model: nn.Module, input_shape: tuple[int, ...]) -> Plan:
     layers = trace(model, input_shape)
-    geo = [i for i, l in enumerate(layers) if isinstance(l.module, GEOMETRY)]
+    geo = [i for i, l in enumerate(layers) if isinstance(l.module, GEOMETRY) or _is_crop(l.module)]
     convs = [i for i in geo if isinstance(layers[i].module, nn.Conv2d)]
     if not convs:
         raise ValueError("visual_backprop needs Conv2d layers; the model has none:\n" + format_layers(layers))

@@ -202,11 +202,22 @@ class DonkeyCategorical(nn.Module):
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         """B x 35 logits (or probabilities) -> B x 2 [angle, throttle] as donkeycar unbins them."""
-        a = output[:, :self.angle_bins].argmax(dim=1).to(output.dtype)
-        t = output[:, self.angle_bins:].argmax(dim=1).to(output.dtype)
-        angle = a * (2.0 / (self.angle_bins - 1)) - 1.0
-        throttle = t * (self.throttle_range / self.throttle_bins)
-        return torch.stack([angle, throttle], dim=1)
+        return donkey_unbin(output, self.angle_bins, self.throttle_range)
+
+
+def donkey_unbin(output: torch.Tensor, angle_bins: int = 15, throttle_range: float = 0.5) -> torch.Tensor:
+    """donkeycar's categorical decoding: B x (angle bins + throttle bins) -> B x 2 [angle, throttle].
+
+    As donkeycar's linear_unbin: angle = argmax * 2 / (angle_bins - 1) - 1 (bins spread over -1 .. 1);
+    throttle = argmax * throttle_range / throttle_bins (offset 0, N = the throttle bin count).
+    Logits or probabilities alike (only the argmax counts).
+    """
+    throttle_bins = output.shape[1] - angle_bins
+    a = output[:, :angle_bins].argmax(dim=1).to(output.dtype)
+    t = output[:, angle_bins:].argmax(dim=1).to(output.dtype)
+    angle = a * (2.0 / (angle_bins - 1)) - 1.0
+    throttle = t * (float(throttle_range) / throttle_bins)
+    return torch.stack([angle, throttle], dim=1)
 
     def decode_soft(self, output: torch.Tensor) -> torch.Tensor:
         """B x 35 logits -> B x 2 expected [angle, throttle] under each head's softmax: the
@@ -287,6 +298,8 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "long_range": LongRangeCNN,
 }
 TORCHVISION_PREFIX = "torchvision:"
+#: a model converted from a Keras file (pilotlens.models.keras): build("keras", graph=..., throttle_range=...)
+KERAS_ARCH = "keras"
 
 
 def _unknown(name: str) -> ValueError:
@@ -298,6 +311,9 @@ def build(name: str, **kwargs) -> nn.Module:
     """A fresh, untrained model: a zoo name (see ARCHITECTURES) or "torchvision:<name>"."""
     if isinstance(name, str) and name.startswith(TORCHVISION_PREFIX):
         return torchvision_classifier(name[len(TORCHVISION_PREFIX):], **kwargs)
+    if name == KERAS_ARCH:
+        from .keras.module import keras_module  # a converted Keras file: kwargs hold its layer graph
+        return keras_module(**kwargs)
     if name not in ARCHITECTURES:
         raise _unknown(name)
     return ARCHITECTURES[name](**kwargs)
@@ -307,6 +323,8 @@ def preprocessing(name: str) -> dict:
     """How architecture `name` expects to see: Pilot settings (input_size, color, scale, ...)."""
     if isinstance(name, str) and name.startswith(TORCHVISION_PREFIX):
         return dict(IMAGENET_PREPROCESSING)
+    if name == KERAS_ARCH:
+        raise ValueError("a converted Keras model's preprocessing comes with its pilot file (pilotlens.models.keras)")
     if name not in ARCHITECTURES:
         raise _unknown(name)
     return dict(ARCHITECTURES[name].preprocessing)
