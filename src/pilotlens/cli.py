@@ -49,10 +49,11 @@ def _method_options(items: list[str] | None) -> dict[str, dict]:
     return out
 
 
-def load_pilot(spec: str):
-    """--model: see models/open.py (one way to name a model)."""
+def load_pilot(spec: str, args=None):
+    """--model (with --weights/--crop/--myconfig/--lambda when `args` has them): see models/open.py."""
     from .models import open_pilot
-    return open_pilot(spec)
+    from .models.external import model_options
+    return open_pilot(spec, **(model_options(args) if args is not None else {}))
 
 
 def _source(args):
@@ -77,7 +78,7 @@ def cmd_movie(args) -> None:
     from .pipeline import check_movie_output, movie
     source = _source(args)
     check_movie_output(args.out, source)
-    summary = movie(load_pilot(args.model), source, args.out, **_explain_args(args), look=_look(args),
+    summary = movie(load_pilot(args.model, args), source, args.out, **_explain_args(args), look=_look(args),
                     batch_size=args.batch_size, fps=args.fps, progress=not args.quiet)
     print(summary)
 
@@ -92,7 +93,7 @@ def cmd_explain(args) -> None:
     from .figures import explain_to_pngs
     from .outputs import check_output_dir
     check_output_dir(args.out, inputs=args.images)
-    written = explain_to_pngs(load_pilot(args.model), _image_frames(args.images, args.strict), args.out,
+    written = explain_to_pngs(load_pilot(args.model, args), _image_frames(args.images, args.strict), args.out,
                               **_explain_args(args), look=_look(args), batch_size=args.batch_size, inputs=args.images)
     print(f"wrote {len(written)} images to {args.out}")
 
@@ -113,7 +114,7 @@ def cmd_grid(args) -> None:
     from .render import save_image
     from .render.panels import IMAGE_SUFFIXES
     check_output_file(args.out, inputs=args.images, suffixes=IMAGE_SUFFIXES, what="grid image")
-    pilots = {label: load_pilot(m) for label, m in zip(_model_labels(args.model), args.model)}
+    pilots = {label: load_pilot(m, args) for label, m in zip(_model_labels(args.model), args.model)}
     image = grid_figure(pilots, list(_image_frames(args.images, args.strict)), **_explain_args(args), look=_look(args))
     save_image(args.out, image)
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})")
@@ -122,7 +123,7 @@ def cmd_grid(args) -> None:
 def cmd_layers(args) -> None:
     from .layers import format_layers, trace
     from .models import color
-    pilot = load_pilot(args.model)
+    pilot = load_pilot(args.model, args)
     w, h = pilot.input_size
     print(pilot.describe())
     print(format_layers(trace(pilot.model, (color.channels(pilot.color), h, w))))
@@ -138,7 +139,7 @@ def cmd_train(args) -> None:
     from .train import train
     check_output_file(args.out, inputs=[args.input] + ([args.model] if args.model else []), suffixes=(".pt",),
                       what="pilot file")
-    result = train(args.arch or load_pilot(args.model), _source(args), epochs=args.epochs, batch_size=args.batch_size,
+    result = train(args.arch or load_pilot(args.model, args), _source(args), epochs=args.epochs, batch_size=args.batch_size,
                    lr=args.lr, val_fraction=args.val_fraction, seed=args.seed, augment=not args.no_augment,
                    out=args.out, progress=not args.quiet)
     print(result)
@@ -152,7 +153,7 @@ def cmd_evaluate(args) -> None:
     if not args.method and (args.set or args.layer):
         raise ValueError("--set and --layer apply to the methods you name: add --method NAME for each")
     methods = parse_methods(args.method, _method_options(args.set), args.layer) if args.method else None
-    evaluate_source(load_pilot(args.model), _source(args), methods=methods, metrics=args.metric or None,
+    evaluate_source(load_pilot(args.model, args), _source(args), methods=methods, metrics=args.metric or None,
                     out_dir=args.out, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
                     target=args.target)
 
@@ -165,9 +166,15 @@ def _verb(sub, name: str, help_: str, fn):
     return p
 
 
-def _add_model(p, required=True):
-    p.add_argument("--model", required=required, metavar="PILOT",
-                   help="a pilot file (.pt), a shipped pilot's name (pilotnet, donkey) or a zoo architecture name")
+MODEL_HELP = ("a pilot file (.pt), a Keras model (.h5, .keras), your own class FILE.py:Class (with --weights), "
+              "a shipped pilot's name (pilotnet, donkey) or a zoo architecture name")
+
+
+def _add_model(p, required=True, several=False):
+    from .models.external import add_model_arguments
+    p.add_argument("--model", required=required, metavar="PILOT", action="append" if several else None,
+                   help=MODEL_HELP + ("; repeat to compare models" if several else ""))
+    add_model_arguments(p)
 
 
 def _add_input(p):
@@ -236,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_look(p)
 
     p = _verb(sub, "grid", "a PNG grid: rows are inputs, columns are methods (or models, with several --model)", cmd_grid)
-    p.add_argument("--model", action="append", required=True, metavar="PILOT", help="a pilot; repeat to compare models")
+    _add_model(p, several=True)
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--out", required=True, help="output .png")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable image")
@@ -249,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _verb(sub, "train", "train a zoo pilot on driving data and save the best checkpoint as a pilot file", cmd_train)
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--arch", help="a zoo architecture: pilotnet, donkey_linear, donkey_categorical, long_range")
-    group.add_argument("--model", help="a pilot file or shipped pilot to fine-tune")
+    group.add_argument("--model", help="a pilot to fine-tune: " + MODEL_HELP)
     _add_input(p)
     p.add_argument("--out", required=True, help="the pilot file to write (.pt)")
     p.add_argument("--epochs", type=int, default=10, help="passes over the training frames (default 10)")
@@ -270,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     p.add_argument("--batch-size", type=int, default=16, help="default 16")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    from .models.keras import add_verb as add_import_verb
+    add_import_verb(sub)
+    from .view import add_verb as add_view_verb
+    add_view_verb(sub)
 
     p = sub.add_parser("methods", help="list the explanation methods and their options", description="list the methods")
     p.set_defaults(fn=cmd_methods)

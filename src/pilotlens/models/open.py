@@ -1,8 +1,10 @@
 """One way to name a model, for every verb and the library: `open_pilot(spec)`.
 
-spec is a pilot file (.pt, written by Pilot.save or `pilotlens train`), the name of a pilot shipped
-with pilotlens ("pilotnet", "donkey"), or a zoo architecture name ("pilotnet" when no pilot of that
-name ships, "donkey_linear", ...: untrained weights, for inspecting layers).
+spec is a pilot file (.pt, written by Pilot.save, `pilotlens train` or `pilotlens import`), a Keras
+model file (.h5, .hdf5, .keras: converted to a torch module, nothing in it is executed), your own
+PyTorch class "mynet.py:MyNet" (with `weights=`), the name of a pilot shipped with pilotlens
+("pilotnet", "donkey"), or a zoo architecture name ("donkey_linear", ...: untrained weights, for
+inspecting layers).
 """
 from __future__ import annotations
 
@@ -10,12 +12,19 @@ import sys
 from pathlib import Path
 
 from . import zoo
+from .external import open_external
 from .pilot import Pilot, shipped_pilots
 
 
-def open_pilot(spec: str | Path, *, device: str = "cpu", quiet: bool = False) -> Pilot:
-    """The Pilot that `spec` names (see the module docstring), on `device`."""
+def open_pilot(spec: str | Path, *, device: str = "cpu", quiet: bool = False, **options) -> Pilot:
+    """The Pilot that `spec` names (see the module docstring), on `device`. `options` are how an
+    outside model sees and loads (models/external.py: weights, crop, myconfig, lambdas, ...)."""
     text = str(spec)
+    external = open_external(text, **options)
+    if external is not None:
+        return external.to(device)
+    if options:
+        raise ValueError(f"{', '.join(sorted(options))}: for Keras files and FILE.py:Class models, not {text}")
     path = Path(text).expanduser()
     if path.is_dir():
         raise ValueError(f"{text}: a folder, not a model file; give a pilot file (.pt), a shipped pilot's name "

@@ -420,6 +420,9 @@ class Pilot:
         The model is rebuilt from the file's arch and arch_kwargs; for a pilot saved without an arch,
         pass the (untrained) `model` to fill in.
         """
+        from .keras import is_keras_file, keras_pilot   # a Keras file converts; nothing in it runs
+        if is_keras_file(path_or_name):
+            return keras_pilot(path_or_name).to(device)
         path = cls._resolve(path_or_name)
         data = read_torch_file(path)
         if not (isinstance(data, dict) and data.get("format") == FILE_FORMAT):
