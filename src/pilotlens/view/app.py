@@ -123,7 +123,11 @@ class Viewer:
         }
 
     def settings(self, data: Any) -> Settings:
-        return parse_settings(data, self.layer_names)
+        """The page's settings checked; a target the pilot cannot read is refused even for methods that
+        ignore targets (visual_backprop), so a typo never passes silently."""
+        settings = parse_settings(data, self.layer_names)
+        pilot_target(self.pilot, settings.target)
+        return settings
 
     # -- maps ----------------------------------------------------------------------------------
     def _explainer(self, settings: Settings, method: str) -> FrameExplainer:
@@ -330,10 +334,6 @@ class Viewer:
                       batch_size=16, fps=self.drive.fps, progress=False)
             with open(out, "rb") as f:
                 return f.read()
-
-    def check_target(self, settings: Settings) -> None:
-        """A bad target raises here, before any frame is explained."""
-        pilot_target(self.pilot, settings.target)
 
     def close(self) -> None:
         if self.live is not None:

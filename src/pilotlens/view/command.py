@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import threading
@@ -69,6 +70,7 @@ def serve(viewer, host: str = "127.0.0.1", port: int = 0, open_browser: bool = T
 
     from .server import create_app
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the terminal
     local = host in ("127.0.0.1", "localhost", "::1")
     server = make_server(host, port, create_app(viewer, local_only=local), threaded=True)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host

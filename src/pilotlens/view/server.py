@@ -26,6 +26,7 @@ log = logging.getLogger("pilotlens.view")
 
 def create_app(viewer: Viewer, *, local_only: bool = True) -> Flask:
     app = Flask("pilotlens.view", static_folder=str(STATIC), static_url_path="/static")
+    app.url_map.merge_slashes = False  # "/static//etc/passwd" is a 404, not a redirect
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, JSON_SORT_KEYS=False, PROPAGATE_EXCEPTIONS=False)
 
     @app.before_request
