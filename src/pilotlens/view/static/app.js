@@ -282,8 +282,9 @@ function drawTimeline() {
   g.strokeStyle = "#3a3f45"; g.lineWidth = 1;
   g.beginPath(); g.moveTo(pad, y(0)); g.lineTo(w - pad, y(0)); g.stroke();
   g.fillStyle = "#9aa0a6"; g.font = "11px system-ui";
-  g.fillText(`+${top.toFixed(2)} right`, pad + 2, pad + 10);
-  g.fillText(`-${top.toFixed(2)} left`, pad + 2, h - pad - 2);
+  g.fillText(`+${top.toFixed(2)} right`, w - pad - 70, pad + 10);
+  g.fillText(`-${top.toFixed(2)} left`, w - pad - 70, h - pad - 2);
+  g.fillText("0", w - pad - 10, y(0) - 3);
   const line = (vals, color, dash) => {
     if (!vals) return;
     g.strokeStyle = color; g.lineWidth = 1.6; g.setLineDash(dash || []);
@@ -397,6 +398,12 @@ async function refreshInside() {
   const notes = [];
   if (!layer) notes.push("No layer chosen: showing the last convolution's feature maps and the first convolution's filters.");
   if (!state.info.untrained) notes.push("This pilot has no zoo architecture: no untrained twin to compare with.");
+  const convs = state.info.layers.filter((l) => l.conv);
+  const at = state.info.layers.findIndex((l) => l.name === layer);
+  const before = convs.filter((l) => at >= 0 && state.info.layers.indexOf(l) <= at);
+  const conv = layer ? (before.length ? before[before.length - 1] : convs[0]) : convs[0];
+  $("filters-caption").textContent = conv ? `filters of ${conv.name}, trained` : "filters, trained";
+  $("filters-caption-untrained").textContent = conv ? `filters of ${conv.name}, untrained` : "filters, untrained";
   const results = await Promise.all([
     loadImage($("feat-trained"), `/api/features.png?position=${pos}&${q("trained")}`),
     state.info.untrained && loadImage($("feat-untrained"), `/api/features.png?position=${pos}&${q("untrained")}`),
