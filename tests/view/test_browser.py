@@ -7,6 +7,7 @@ before and after). Needs the `playwright` package and a Chromium (`apt-get insta
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -40,8 +41,10 @@ def page(url):
         try:
             pg = browser.new_page(viewport={"width": 1400, "height": 1000})
             pg.set_default_timeout(TIMEOUT)
-            pg.errors = []
+            pg.errors, pg.asked = [], []
             pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+            pg.on("request", lambda r: pg.asked.append(json.loads(r.post_data))
+                  if r.url.endswith("/api/explain") else None)
             pg.goto(url)
             pg.wait_for_selector("body[data-ready='1']")
             yield pg
@@ -94,10 +97,12 @@ def test_scrub_step_and_play_change_the_frame_maps_and_plot(page, viewer):
     wait_change(page, "frame-caption", "textContent", after["caption"])
     assert snapshot(page)["caption"].startswith("frame 11 ")
 
+    page.asked.clear()
     page.click("#play")
     page.wait_for_function("() => document.getElementById('frame-caption').textContent.startsWith('frame 14 ')")
     page.click("#play")  # pause
     assert page.evaluate("() => document.getElementById('play').textContent") == "\u25b6"
+    assert max(len(a["positions"]) for a in page.asked) > 1, page.asked  # playing prefetches frames in batches
 
 
 def test_disagreement_jump(page, viewer):
@@ -152,6 +157,18 @@ def test_dragging_a_box_on_the_frame_occludes_it_and_plots_the_new_steering(page
     page.click("#clear-occlusion")
     wait_change(page, "frame", "src", after["frame"])
     assert snapshot(page)["frame"] == before["frame"]
+
+
+def test_export_downloads_a_png_and_an_mp4(page):
+    with page.expect_download() as png:
+        page.click("#export-png")
+    assert open(png.value.path(), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    page.fill("#export-start", "2")
+    page.fill("#export-end", "6")
+    with page.expect_download() as mp4:
+        page.click("#export-mp4")
+    assert open(mp4.value.path(), "rb").read(12)[4:8] == b"ftyp"
+    assert mp4.value.suggested_filename == "pilotlens-2-6.mp4"
 
 
 def test_inside_the_network_shows_trained_and_untrained_grids(page):
