@@ -42,25 +42,28 @@ class MapCache:
     def __init__(self, max_bytes: int = CACHE_BYTES):
         self.max_bytes, self.bytes = max_bytes, 0
         self._items: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # a scrub and a prefetch may arrive together
         self.hits = self.misses = 0
 
     def get(self, key: tuple) -> np.ndarray | None:
-        m = self._items.get(key)
-        if m is None:
-            self.misses += 1
-            return None
-        self._items.move_to_end(key)
-        self.hits += 1
-        return m
+        with self._lock:
+            m = self._items.get(key)
+            if m is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return m
 
     def put(self, key: tuple, value: np.ndarray) -> None:
-        if key in self._items:
-            self.bytes -= self._items.pop(key).nbytes
-        self._items[key] = value
-        self.bytes += value.nbytes
-        while self.bytes > self.max_bytes and len(self._items) > 1:
-            _, old = self._items.popitem(last=False)
-            self.bytes -= old.nbytes
+        with self._lock:
+            if key in self._items:
+                self.bytes -= self._items.pop(key).nbytes
+            self._items[key] = value
+            self.bytes += value.nbytes
+            while self.bytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self.bytes -= old.nbytes
 
     def __len__(self) -> int:
         return len(self._items)
