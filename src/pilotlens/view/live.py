@@ -17,6 +17,7 @@ import numpy as np
 
 from ..data.frame import Frame
 
+AHEAD_SLEEP = 0.002  # seconds the reader rests when it is ahead of the model
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
 
@@ -107,11 +108,17 @@ class LiveLoop:
                     return
                 frame = _as_frame(item, i, t0)
                 with self._cond:
+                    ahead = self._newest is not None  # the model has not taken the last one: it is dropped
                     self._newest = (frame, time.perf_counter())
                     self._cond.notify_all()
                 i += 1
                 if self._pace:
                     time.sleep(self._pace)
+                elif ahead:
+                    # A reader faster than the model (a file, a synthetic stream) would otherwise hold the GIL
+                    # and starve the explainer (measured: 130 ms a frame instead of 20); a camera's read()
+                    # blocks without the GIL, so it never gets here often.
+                    time.sleep(AHEAD_SLEEP)
         except Exception as exc:  # noqa: BLE001 - a stream that fails ends the loop; the page shows why
             self.error = f"the live input stopped: {type(exc).__name__}: {exc}"
         finally:
