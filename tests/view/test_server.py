@@ -242,3 +242,36 @@ def test_internal_errors_are_a_message_not_a_trace(app, viewer, monkeypatch):
     monkeypatch.setattr(viewer, "export_png", boom)
     resp = app.test_client().post("/api/export.png", json={"position": 0})
     assert_json_error(resp, 500, "internal error", "RuntimeError", "the disk is on fire")
+
+
+# -- other pilots -----------------------------------------------------------------------------------
+def test_a_two_output_pilot_shows_throttle_and_offers_it_as_a_target():
+    from pilotlens.view import build_viewer
+    from pilotlens.view.server import create_app
+    viewer = build_viewer("donkey", "synthetic", {"frames": 4})
+    try:
+        client = create_app(viewer).test_client()
+        info = client.get("/api/info").get_json()
+        assert {"angle", "throttle"} <= set(info["drive"]["predicted"])
+        assert "throttle" in [t["value"] for t in info["targets"]]
+        r = client.post("/api/explain", json={"positions": [1], "settings": {"methods": ["grad_cam"],
+                                                                             "target": "throttle"}})
+        assert r.status_code == 200, r.data[:300]
+        assert set(r.get_json()["results"][0]["predicted"]) == {"angle", "throttle"}
+    finally:
+        viewer.close()
+
+
+def test_a_pilot_without_a_zoo_arch_has_no_untrained_twin():
+    from pilotlens.models.pilot import Pilot
+    from pilotlens.view.app import Viewer
+    from pilotlens.view.drive import Drive
+    from pilotlens.view.server import create_app
+
+    from conftest import pilotnet_like  # tests/conftest.py, as the method tests import it
+    pilot = Pilot(pilotnet_like(), input_size=(200, 66))
+    viewer = Viewer(pilot, Drive(open_source("synthetic", frames=3), pilot))
+    client = create_app(viewer).test_client()
+    assert client.get("/api/info").get_json()["untrained"] is False
+    assert client.get("/api/features.png?position=0&layer=0").status_code == 200
+    assert_json_error(client.get("/api/features.png?position=0&layer=0&model=untrained"), 400, "untrained twin")

@@ -15,7 +15,9 @@ from typing import Any
 from flask import Flask, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
+from ..render import COLORMAPS
 from .app import Viewer
+from .images import legend_ramp, png_bytes
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 32 * 1024    # bytes of a JSON request: settings, a box, a few frame numbers
@@ -102,8 +104,6 @@ def create_app(viewer: Viewer, *, local_only: bool = True) -> Flask:
 
     @app.get("/api/legend.png")
     def legend():
-        from ..render import COLORMAPS
-        from .images import legend_ramp, png_bytes
         name = request.args.get("colormap", "inferno")
         if name not in COLORMAPS:
             raise ValueError(f"unknown colormap {name[:32]!r}; colormaps: {', '.join(COLORMAPS)}")
