@@ -61,6 +61,7 @@ def build_viewer(model: str, source_spec: str, options: dict | None = None, star
         viewer.start_live(frames)
         return viewer
     source = open_source(source_spec, start=start, end=end, step=step, **(options or {}))
+    print(f"pilotlens view: reading {source_spec} and predicting every frame ...", file=sys.stderr, flush=True)
     return Viewer(pilot, Drive(source, pilot), model_name=model)
 
 

@@ -492,7 +492,7 @@ async function main() {
   $("disagree").addEventListener("click", nextDisagreement);
   $("timeline").addEventListener("click", timelineSeek);
   document.addEventListener("keydown", (e) => {
-    if (e.target.tagName === "INPUT" || e.target.tagName === "SELECT") return;
+    if (["INPUT", "SELECT", "BUTTON", "TEXTAREA"].includes(e.target.tagName)) return;  // a button's own space
     if (e.key === "ArrowLeft") { pause(); show(state.position - 1); }
     else if (e.key === "ArrowRight") { pause(); show(state.position + 1); }
     else if (e.key === " ") { e.preventDefault(); play(); }
