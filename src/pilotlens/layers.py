@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .hooks import HookSet, eval_mode
+from .model_io import device_of, dtype_of
 
 LayerSpec = Union[None, str, int, nn.Module]
 
@@ -61,10 +62,7 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerInfo]:
             first = inputs[0] if inputs else None
             order.append(LayerInfo(len(order), names[id(module)], module, _shape(first), _shape(output)))
 
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    x = torch.zeros((1, *input_shape), device=device, dtype=dtype)
+    x = torch.zeros((1, *input_shape), device=device_of(model), dtype=dtype_of(model))
     with HookSet() as hooks, eval_mode(model), torch.no_grad():
         for _, module in leaf_modules(model):
             hooks.forward(module, record)

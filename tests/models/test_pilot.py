@@ -392,3 +392,14 @@ def test_a_categorical_pilot_explains_its_expected_angle():
     hard = pilot.model.decode(logits.detach())
     soft = pilot.model.decode_soft(logits.detach())
     assert hard.shape == soft.shape == (2, 2)
+
+
+def test_to_input_is_the_inverse_of_to_frame_on_the_crop():
+    pilot = Pilot(torch.nn.Identity(), input_size=(8, 4), crop=(2, 2, 0, 0))
+    on_input = torch.rand(3, 4, 8)
+    on_frame = pilot.to_frame(on_input, (8, 8), mode="nearest")       # 4 x 8 inside a frame of 8 x 8
+    assert (on_frame[:, :2] == 0).all() and (on_frame[:, 6:] == 0).all()
+    torch.testing.assert_close(pilot.to_input(on_frame), on_input)
+    lane = np.zeros((8, 8), bool)
+    lane[2:6, 3] = True                                                 # a one-pixel line in the crop
+    assert pilot.to_input(lane).shape == (4, 8) and pilot.to_input(lane)[:, 3].min() == 1

@@ -13,7 +13,8 @@ import pytest
 from pilotlens.data import open_source
 from pilotlens.layers import trace
 from pilotlens.methods import REGISTRY
-from pilotlens.pipeline import FrameExplainer, Look
+from pilotlens.frame_explainer import FrameExplainer
+from pilotlens.render.look import Look
 
 from .conftest import FRAMES
 
@@ -65,10 +66,11 @@ def test_explain_draws_the_library_maps_on_the_frame(client, viewer):
     frame = viewer.drive.frame(5)
     np.testing.assert_array_equal(decode(result["frame"]), frame.image)
     fx = FrameExplainer(viewer.pilot, ["visual_backprop", "grad_cam"], target="left")
-    maps, preds = fx([frame])
+    result_ = fx([frame])
+    maps, preds = result_.maps, result_.predictions
     look = Look(view="overlay", colormap="jet", alpha=0.6)
     for m in ("visual_backprop", "grad_cam"):
-        expected = look.draw(frame.image, maps[m][0])
+        expected = look.draw(frame.image, maps[m][0], result_.signed[m])
         got = decode(result["maps"][m]).astype(int)
         assert np.abs(got - expected.astype(int)).max() <= 1, m  # float rounding of the map, at most 1 level
     assert result["predicted"]["angle"] == pytest.approx(float(preds["angle"][0]), abs=1e-5)
@@ -83,7 +85,7 @@ def test_a_batch_gives_the_maps_of_single_frames_and_fills_the_cache(client, vie
     assert viewer.cache.hits == hits + 1
     assert again["maps"] == batch[2]["maps"]
     fx = FrameExplainer(viewer.pilot, ["grad_cam"], layer="features.conv4")
-    single = fx([viewer.drive.frame(10)])[0]["grad_cam"][0]
+    single = fx([viewer.drive.frame(10)]).maps["grad_cam"][0]
     cached = viewer.cache.get((10, viewer.settings(settings).key("grad_cam")))
     np.testing.assert_allclose(cached, single, atol=1e-5)
 
@@ -275,3 +277,18 @@ def test_a_pilot_without_a_zoo_arch_has_no_untrained_twin():
     assert client.get("/api/info").get_json()["untrained"] is False
     assert client.get("/api/features.png?position=0&layer=0").status_code == 200
     assert_json_error(client.get("/api/features.png?position=0&layer=0&model=untrained"), 400, "untrained twin")
+
+
+def test_signed_maps_are_drawn_on_the_diverging_scale(client, viewer):
+    body = {"positions": [4], "settings": {"methods": ["grad_cam"], "options": {"grad_cam": {"signed": "true"}}}}
+    resp = client.post("/api/explain", json=body)
+    assert resp.status_code == 200, resp.data
+    result = resp.get_json()["results"][0]
+    assert result["signed"]["grad_cam"] is True
+    frame = viewer.drive.frame(4)
+    fx = FrameExplainer(viewer.pilot, ["grad_cam:signed=true"])
+    signed_map = fx([frame]).maps["grad_cam:signed=true"][0]
+    expected = Look().draw(frame.image, signed_map, signed=True)
+    assert np.abs(decode(result["maps"]["grad_cam"]).astype(int) - expected.astype(int)).max() <= 1
+    ramp = client.get("/api/legend.png?signed=1")
+    assert ramp.status_code == 200

@@ -67,7 +67,9 @@ class Explainer:
     def check_options(self) -> None:
         """Validate self.options; raise ValueError naming the bad one."""
 
-    def attribute(self, x: torch.Tensor, target: Target | None, hooks: HookSet) -> tuple[torch.Tensor, torch.Tensor]:
+    def attribute(self, x: torch.Tensor, target: Target | None, hooks: HookSet) -> tuple[torch.Tensor, ...]:
+        """(raw B x H x W, output B x K), or (raw, output, layer) where the layer a method read is only
+        known once it ran (visual_backprop's stages): the Saliency reports it, nothing is stored."""
         raise NotImplementedError
 
     def finish(self, raw: torch.Tensor) -> torch.Tensor:
@@ -90,11 +92,12 @@ class Explainer:
             # an index needs the input's shape to trace the model: resolved once, on the first call
             self.layer_name, self.layer = find_layer(self.model, self._layer_spec, tuple(x.shape[1:]))
         with HookSet() as hooks, _eval(self.model), torch.enable_grad():
-            raw, output = self.attribute(x, spec, hooks)
+            raw, output, *read = self.attribute(x, spec, hooks)
         raw, output = raw.detach().float(), output.detach()
+        layer = read[0] if read else self.layer_name
         label = repr(spec if spec is not None else default_target(output))
         maps, raw, bad = finite_maps(self.finish, raw, x, output, self.name)
-        return Saliency(maps=maps, raw=raw, output=output, method=self.name, layer=self.layer_name,
+        return Saliency(maps=maps, raw=raw, output=output, method=self.name, layer=layer,
                         target=label, signed=self.is_signed(), nonfinite=bad)
 
     def close(self) -> None:

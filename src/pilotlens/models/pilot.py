@@ -345,6 +345,24 @@ class Pilot:
         out[:, y0:y1, x0:x1] = inside[:, 0].cpu().numpy()
         return out[0] if single else out
 
+    def to_input(self, maps) -> torch.Tensor:
+        """The inverse of `to_frame`: maps on the original frame's pixels (B x H x W or H x W, bool or
+        float, numpy or torch) -> B x h x w float32 on the model's input grid (H x W -> h x w for one
+        map). The pilot's crop is cut away, then an area resize gives each input pixel the mean of the
+        frame pixels it covers (a thin lane marking stays visible as a soft mask)."""
+        m = np.asarray(maps.detach().cpu() if isinstance(maps, torch.Tensor) else maps, dtype=np.float32)
+        single = m.ndim == 2
+        if single:
+            m = m[None]
+        if m.ndim != 3:
+            raise ValueError(f"maps must be B x H x W or H x W, got shape {m.shape}")
+        y0, y1, x0, x1 = self._crop_box(m.shape[1], m.shape[2])
+        w, h = self.input_size
+        out = np.stack([cv2.resize(np.ascontiguousarray(mi[y0:y1, x0:x1]), (w, h), interpolation=cv2.INTER_AREA)
+                        for mi in m])
+        out = torch.from_numpy(out)
+        return out[0] if single else out
+
     # -- description ------------------------------------------------------------------------
     def describe(self) -> str:
         """A short text: architecture, input size, crop, colour, scaling, outputs."""

@@ -204,6 +204,10 @@ class DonkeyCategorical(nn.Module):
         """B x 35 logits (or probabilities) -> B x 2 [angle, throttle] as donkeycar unbins them."""
         return donkey_unbin(output, self.angle_bins, self.throttle_range)
 
+    def decode_soft(self, output: torch.Tensor) -> torch.Tensor:
+        """The differentiable twin of `decode`, which steering targets explain (see donkey_soft_unbin)."""
+        return donkey_soft_unbin(output, self.angle_bins, self.throttle_range)
+
 
 def donkey_unbin(output: torch.Tensor, angle_bins: int = 15, throttle_range: float = 0.5) -> torch.Tensor:
     """donkeycar's categorical decoding: B x (angle bins + throttle bins) -> B x 2 [angle, throttle].
@@ -219,15 +223,20 @@ def donkey_unbin(output: torch.Tensor, angle_bins: int = 15, throttle_range: flo
     throttle = t * (float(throttle_range) / throttle_bins)
     return torch.stack([angle, throttle], dim=1)
 
-    def decode_soft(self, output: torch.Tensor) -> torch.Tensor:
-        """B x 35 logits -> B x 2 expected [angle, throttle] under each head's softmax: the
-        differentiable twin of `decode`, which steering targets explain."""
-        pa = output[:, :self.angle_bins].softmax(dim=1)
-        pt = output[:, self.angle_bins:].softmax(dim=1)
-        angles = torch.linspace(-1.0, 1.0, self.angle_bins, dtype=output.dtype, device=output.device)
-        throttles = torch.arange(self.throttle_bins, dtype=output.dtype, device=output.device) * (
-            self.throttle_range / self.throttle_bins)
-        return torch.stack([pa @ angles, pt @ throttles], dim=1)
+
+def donkey_soft_unbin(output: torch.Tensor, angle_bins: int = 15, throttle_range: float = 0.5,
+                      probabilities: bool = False) -> torch.Tensor:
+    """B x (angle bins + throttle bins) logits (or `probabilities`, as a Keras softmax gives them) ->
+    B x 2 expected [angle, throttle] under each head's distribution, on the bin values `donkey_unbin`
+    uses: differentiable, so a target can explain it."""
+    throttle_bins = output.shape[1] - angle_bins
+    pa, pt = output[:, :angle_bins], output[:, angle_bins:]
+    if not probabilities:
+        pa, pt = pa.softmax(dim=1), pt.softmax(dim=1)
+    angles = torch.arange(angle_bins, dtype=output.dtype, device=output.device) * (2.0 / (angle_bins - 1)) - 1.0
+    throttles = torch.arange(throttle_bins, dtype=output.dtype, device=output.device) * (float(throttle_range) / throttle_bins)
+    return torch.stack([pa @ angles, pt @ throttles], dim=1)
+
 
 
 class LongRangeCNN(nn.Module):

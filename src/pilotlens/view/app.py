@@ -23,7 +23,9 @@ from ..data.frame import Frame
 from ..layers import trace
 from ..methods import REGISTRY
 from ..models.pilot import Pilot
-from ..pipeline import FrameExplainer, Look, movie, pilot_target
+from ..frame_explainer import FrameExplainer
+from ..pipeline import movie
+from ..render.look import Look
 from ..render import COLORMAPS, VIEWS
 from .drive import Drive
 from .images import data_url, png_bytes, tile
@@ -129,7 +131,7 @@ class Viewer:
         """The page's settings checked; a target the pilot cannot read is refused even for methods that
         ignore targets (visual_backprop), so a typo never passes silently."""
         settings = parse_settings(data, self.layer_names)
-        pilot_target(self.pilot, settings.target)
+        self.pilot.resolve_target(settings.target)
         return settings
 
     # -- maps ----------------------------------------------------------------------------------
@@ -168,8 +170,8 @@ class Viewer:
         """B x H x W maps of one method for frames of one size (no cache)."""
         with self.lock:
             ex = self._explainer(settings, method)
-            maps, _ = ex(frames)
-        return maps[method]
+            result = ex(frames)
+        return next(iter(result.maps.values()))   # [0, 1], or [-1, 1] for a signed method
 
     def explain(self, positions: Sequence[int], settings: Settings) -> list[dict[str, Any]]:
         """The page's answer for frames of the drive: the frame, each method's map drawn, the predictions."""
@@ -189,7 +191,8 @@ class Viewer:
             results.append({
                 "position": p, "index": frame.index, "time": frame.time, "ms": round(each_ms, 1),
                 "frame": data_url(frame.image),
-                "maps": {m: data_url(look.draw(frame.image, maps[m][i])) for m in settings.methods},
+                "maps": {m: data_url(look.draw(frame.image, maps[m][i], self.is_signed(settings, m)))
+                         for m in settings.methods},
                 "signed": {m: self.is_signed(settings, m) for m in settings.methods},
                 "predicted": {k: v[p] for k, v in self.drive.predicted.items()},
                 "recorded": {k: _jsonable(v) for k, v in frame.labels.items()},
@@ -213,7 +216,7 @@ class Viewer:
         with self.lock:
             predicted = {k: float(np.ravel(v)[0]) for k, v in self.pilot.predict([frame]).items()}
         look = Look(view=settings.view, colormap=settings.colormap, alpha=settings.alpha)
-        drawn = {m: data_url(look.draw(frame.image, maps[m])) for m in settings.methods}
+        drawn = {m: data_url(look.draw(frame.image, maps[m], self.is_signed(settings, m))) for m in settings.methods}
         return {"index": frame.index, "time": frame.time, "frame": data_url(frame.image), "maps": drawn,
                 "predicted": predicted, "ms": round((time.perf_counter() - start) * 1000, 1)}
 
@@ -246,7 +249,7 @@ class Viewer:
         after = {k: float(np.ravel(v)[0]) for k, v in after.items() if np.ndim(v) == 1}
         before = {k: v[position] for k, v in self.drive.predicted.items()}
         look = Look(view=settings.view, colormap=settings.colormap, alpha=settings.alpha)
-        maps = {m: data_url(look.draw(image, self.explain_frames([occluded], settings, m)[0]))
+        maps = {m: data_url(look.draw(image, self.explain_frames([occluded], settings, m)[0], self.is_signed(settings, m)))
                 for m in settings.methods}
         return {"position": position, "box": [x0, y0, x1, y1], "fill": fill, "frame": data_url(image),
                 "maps": maps, "before": before, "after": after,

@@ -48,13 +48,13 @@ def _options(items) -> dict:
 def build_viewer(model: str, source_spec: str, options: dict | None = None, start: int = 0,
                  end: int | None = None, step: int = 1):
     """The Viewer for a model spec and an input spec (a drive, or camera:N / a stream URL)."""
-    from ..cli import load_pilot  # until the merge brings models.open_pilot
+    from ..models import open_pilot
     from ..data import open_source
     from .app import Viewer
     from .drive import Drive
     from .live import is_live, open_stream
 
-    pilot = load_pilot(model)
+    pilot = open_pilot(model)
     if is_live(source_spec):
         frames = open_stream(source_spec)
         viewer = Viewer(pilot, None, model_name=model)

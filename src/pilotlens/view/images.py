@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from ..render import apply_colormap
+from ..render.colormaps import apply_diverging
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -48,7 +49,8 @@ def tile(cells: np.ndarray, cell_px: int = 48, pad: int = 2, columns: int | None
     return out
 
 
-def legend_ramp(colormap: str, width: int = 256, height: int = 12) -> np.ndarray:
-    """The colour map from 0 (left) to 1 (right), as drawn on the maps."""
-    ramp = np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1))
-    return apply_colormap(ramp, colormap)
+def legend_ramp(colormap: str, width: int = 256, height: int = 12, signed: bool = False) -> np.ndarray:
+    """The colour map from 0 (left) to 1 (right), as drawn on the maps; signed: the diverging scale
+    from -1 (against) through 0 to 1 (for)."""
+    ramp = np.tile(np.linspace(-1.0 if signed else 0.0, 1.0, width, dtype=np.float32), (height, 1))
+    return apply_diverging(ramp) if signed else apply_colormap(ramp, colormap)

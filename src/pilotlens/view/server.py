@@ -107,7 +107,7 @@ def create_app(viewer: Viewer, *, local_only: bool = True) -> Flask:
         name = request.args.get("colormap", "inferno")
         if name not in COLORMAPS:
             raise ValueError(f"unknown colormap {name[:32]!r}; colormaps: {', '.join(COLORMAPS)}")
-        return _png(png_bytes(legend_ramp(name)))
+        return _png(png_bytes(legend_ramp(name, signed=request.args.get("signed") == "1")))
 
     # -- live -----------------------------------------------------------------------------------
     @app.post("/api/live")

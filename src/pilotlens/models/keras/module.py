@@ -12,7 +12,7 @@ import copy
 import torch
 from torch import nn
 
-from ..zoo import donkey_unbin
+from ..zoo import donkey_unbin, donkey_soft_unbin
 from .config import GRAPH_FORMAT, GRAPH_VERSION
 from .layers import build_layer
 
@@ -133,6 +133,10 @@ class KerasCategoricalPilot(KerasModel):
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         """B x (15 + 20) bins -> B x 2 [angle, throttle], as donkeycar's linear_unbin does."""
         return donkey_unbin(output, self._units(self._outputs[0]), self.throttle_range)
+
+    def decode_soft(self, output: torch.Tensor) -> torch.Tensor:
+        """The expected [angle, throttle] under the two softmax heads (differentiable: what targets explain)."""
+        return donkey_soft_unbin(output, self._units(self._outputs[0]), self.throttle_range, probabilities=True)
 
 
 def keras_module(graph: dict, throttle_range: float = 0.5) -> KerasModel:

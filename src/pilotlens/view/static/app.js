@@ -141,8 +141,9 @@ function updateLegend() {
   const s = settings();
   $("legend-ramp").src = `/api/legend.png?colormap=${encodeURIComponent(s.colormap)}`;
   const signed = s.methods.filter((m) => state.shown && state.shown.signed && state.shown.signed[m]);
+  $("legend-signed").hidden = !signed.length;
   $("legend-note").textContent = signed.length
-    ? `${signed.join(", ")}: a signed map, drawn here on this one-way scale (lowest to highest); a diverging scale centred on 0 comes with render/'s signed drawing`
+    ? `${signed.join(", ")}: signed, blue is evidence against the target, red evidence for it, scaled by the largest |value|; other maps run from their own lowest to highest value`
     : "each map is scaled to its own lowest .. highest value";
 }
 
