@@ -85,7 +85,7 @@ def test_a_pilot_on_the_synthetic_world_gets_its_masks():
     source = open_source("synthetic", frames=10, size=(32, 32), obstacles=True)
     report = evaluate(pilot, source, methods=["gradient"], metrics=["localisation", "deletion"], max_frames=3,
                       target="throttle", progress=False, options=FAST)
-    assert report.images == 3 and report.target == "index 1"
+    assert report.images == 3 and report.target == "throttle"
     names = [c.name for c in report.columns]
     assert {"pointing:road", "energy:lane_markings", "mask_share:obstacles"} <= set(names)
 
