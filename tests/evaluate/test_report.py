@@ -33,7 +33,11 @@ def test_every_method_and_metric_and_the_random_row(left_report):
     for col in ("deletion", "insertion", "road", "shift", "sanity_spearman", "sanity_ssim", "pointing:left",
                 "energy:left", "mask_share:left", "map_change:brightness", "output_change:shift"):
         assert col in names
-    assert all(report.summary(m, c)[2] == 6 for m in report.methods for c in names)
+    per_image = [c for c in names if not c.startswith("temporal:")]
+    assert all(report.summary(m, c)[2] == 6 for m in report.methods for c in per_image)
+    # temporal values belong to pairs of consecutive frames: 5 of them for 6 frames
+    assert all(report.summary(m, "temporal:map_change")[2] == 5 for m in report.methods)
+    assert "faithfulness_correlation" in names and "temporal:flicker" in names
     rows = {r["method"]: r for r in report.table}
     assert set(rows) == {"left", "right", "random"} and "deletion_std" in rows["left"]
 
@@ -92,8 +96,8 @@ def test_a_pilot_on_the_synthetic_world_gets_its_masks():
 
 def test_clear_errors():
     model, x = LeftHalf().eval(), images(2)
-    with pytest.raises(ValueError, match="unknown metric 'faithfulness'; metrics: " + ", ".join(METRICS)):
-        evaluate(model, x, metrics=["faithfulness"], progress=False)
+    with pytest.raises(ValueError, match="unknown metric 'fidelity'; metrics: " + ", ".join(METRICS)):
+        evaluate(model, x, metrics=["fidelity"], progress=False)
     with pytest.raises(ValueError, match=r"unknown method 'gradcam'; methods: .*grad_cam.*random"):
         evaluate(model, x, methods=["gradcam"], progress=False)
     with pytest.raises(ValueError, match="needs ground-truth masks"):
