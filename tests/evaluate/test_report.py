@@ -132,3 +132,92 @@ def test_the_cli_verb(tmp_path, capsys):
     main(["evaluate", "--model", "pilotnet", "--input", "synthetic", "--input-option", "frames=2", "--method", "gradient",
           "--metric", "deletion", "--out", str(tmp_path), "--quiet"])
     assert "| gradient |" in capsys.readouterr().out and (tmp_path / "results.md").exists()
+
+
+def test_tables_are_written_after_each_metric_so_a_stopped_run_keeps_them(tmp_path, monkeypatch):
+    from pilotlens.evaluate import registry
+
+    def stop(run, col, opts):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(registry.REGISTRY["shift"], "run", stop)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(LeftHalf().eval(), images(3), methods={"left": left_method}, metrics=["deletion", "shift"],
+                 out_dir=tmp_path, progress=False, options={"deletion": {"steps": 4}})
+    md = (tmp_path / "results.md").read_text()
+    assert "Partial results: deletion finished so far." in md and "| left |" in md
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["complete"] is False and saved["done"] == ["deletion"]
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_the_output_folder_is_checked_before_any_work(tmp_path):
+    calls = []
+
+    class Counting(LeftHalf):
+        def forward(self, x):
+            calls.append(1)
+            return super().forward(x)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(NotADirectoryError, match="not a folder"):
+        evaluate(Counting().eval(), images(2), methods=["gradient"], out_dir=blocker, progress=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        evaluate(Counting().eval(), images(2), methods=["gradient"], out_dir=tmp_path / "no" / "such", progress=False)
+    assert calls == []
+
+
+def test_float64_on_request_agrees_with_float32():
+    kw = dict(methods=["gradient"], metrics=["deletion", "road", "faithfulness_correlation"], progress=False,
+              options={"deletion": {"steps": 6}, "road": {"fractions": (0.3, 0.6)},
+                       "faithfulness_correlation": {"runs": 8}})
+    a = evaluate(LeftHalf().eval(), images(3), **kw)
+    b = evaluate(LeftHalf().eval(), images(3), precision="float64", **kw)
+    for key in a.values:
+        np.testing.assert_allclose(a.values[key], b.values[key], rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="precision must be float32 or float64"):
+        evaluate(LeftHalf().eval(), images(3), precision="half", **kw)
+
+
+def test_quick_preset_and_options_override_it():
+    report = evaluate(LeftHalf().eval(), images(10), methods=["gradient"], metrics=["deletion", "sanity"],
+                      preset="quick", progress=False, options={"deletion": {"steps": 5}})
+    assert report.images == 8 and report.fractions["deletion"].shape == (6,)
+    assert len(report.sanity_stages) == 2      # LeftHalf has 2 parameterised layers: min(3, 2) stages
+    with pytest.raises(ValueError, match="unknown preset 'slow'"):
+        evaluate(LeftHalf().eval(), images(2), preset="slow", progress=False)
+
+
+def test_progress_counts_forward_passes(monkeypatch):
+    from pilotlens.evaluate import registry
+
+    seen = {}
+    close = registry.Run.close
+
+    def spy(self):
+        seen["n"], seen["total"], seen["units"] = self.bar.n, self.bar.total, dict(self.units)
+        close(self)
+    monkeypatch.setattr(registry.Run, "close", spy)
+    evaluate(LeftHalf().eval(), images(4), methods={"left": left_method}, metrics=["deletion", "shift"],
+             progress=True, batch_size=3, options={"deletion": {"steps": 4}})
+    # deletion: (4 + 1 steps + the baseline's scale) x 4 images x 2 methods; shift: 4 x 4 x 2
+    assert seen["units"] == {"deletion": 6 * 4 * 2, "shift": 4 * 4 * 2}
+    assert seen["n"] == pytest.approx(seen["total"])
+
+
+def test_cli_options_list_the_metrics_and_parse():
+    import argparse
+
+    from pilotlens.evaluate import METRIC_DESCRIPTIONS
+    from pilotlens.evaluate.options import add_evaluate_options, evaluate_arguments, metric_options
+
+    p = argparse.ArgumentParser(prog="pilotlens evaluate", epilog="example:\n  pilotlens evaluate ...")
+    add_evaluate_options(p)
+    text = p.format_help()
+    assert all(name in text for name in METRICS) and METRIC_DESCRIPTIONS["temporal"][:30] in text
+    args = p.parse_args(["--quick", "--metric", "road", "--metric-option", "road.fractions=(0.2,0.5)", "--frames", "4"])
+    kw = evaluate_arguments(args)
+    assert kw["preset"] == "quick" and kw["max_frames"] == 4 and kw["options"] == {"road": {"fractions": (0.2, 0.5)}}
+    with pytest.raises(ValueError, match="unknown metric 'roads'"):
+        metric_options(["roads.fractions=(0.5,)"])
+    with pytest.raises(ValueError, match="expected METRIC.OPTION=VALUE"):
+        metric_options(["steps=3"])

@@ -106,8 +106,10 @@ class Run:
             noisy_linear_impute(x0, removed, 0.0)
             self.impute_cost = (time.perf_counter() - t) / self.forward_s
         units = {name: REGISTRY[name].units(self, self.opts.get(name, {})) for name in chosen}
-        self.bar = tqdm(total=round(sum(units.values())), desc="evaluate", unit="pass", disable=not self.progress,
-                        leave=False, smoothing=0.05)
+        self.units = units
+        self.bar = tqdm(total=sum(units.values()), desc="evaluate", unit="pass", disable=not self.progress,
+                        leave=False, smoothing=0.05, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} passes "
+                        "[{elapsed}<{remaining}, {rate_fmt}]")
 
     def start(self, metric: str) -> None:
         if self.bar is not None:
@@ -115,7 +117,7 @@ class Run:
 
     def advance(self, units: float) -> None:
         if self.bar is not None:
-            self.bar.update(units)
+            self.bar.update(min(units, max(0.0, self.bar.total - self.bar.n)))
 
     def close(self) -> None:
         if self.bar is not None:
