@@ -17,6 +17,14 @@ runs through the model in batches of `batch_size`.
 Baselines: "blur" (Gaussian, sigma = max(H, W) / 40 unless given: about RISE's 5 px on 224 px),
 "zeros" (the model input 0), "mean" (each image's mean colour), a number, or a tensor that
 broadcasts to x.
+
+Against Quantus's `PixelFlipping` (checked in the tests: the same raw outputs, difference 0): Quantus
+returns the raw output after each step; pilotlens also keeps the clean start (fraction 0), and for a
+regressor plots and integrates closeness to the clean answer instead of the raw output (a raw
+steering angle has no "all gone" level, and may move either way). Quantus orders tied pixels by
+numpy's argsort (raster order, in effect); pilotlens breaks ties in a seeded random order, so that a
+flat or binary map removes its tied pixels as a random map would. Quantus removes feature values
+(one channel of a pixel) when a map is broadcast over channels; pilotlens removes whole pixels.
 """
 from __future__ import annotations
 

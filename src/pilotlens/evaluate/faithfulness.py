@@ -56,7 +56,7 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def faithfulness_correlation(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetSpec = None, *,
-                             runs: int = 50, subset: float = 0.02, baseline="zeros", kind: str = "auto",
+                             runs: int = 25, subset: float = 0.02, baseline="zeros", kind: str = "auto",
                              batch_size: int = 64, seed: int = 0, subsets: torch.Tensor | None = None,
                              tracker: Tracker | None = None) -> CorrelationResult:
     """Faithfulness correlation of maps (B x H x W) of x (B x C x H x W); see the module docstring.

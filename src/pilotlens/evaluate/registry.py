@@ -33,7 +33,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"frames": 8,
               "options": {"deletion": {"steps": 10}, "insertion": {"steps": 10},
                           "road": {"fractions": (0.2, 0.5, 0.8)}, "sanity": {"stages": 3},
-                          "faithfulness_correlation": {"runs": 20},
+                          "faithfulness_correlation": {"runs": 10},
                           "robustness": {"perturbations": ["brightness", "obstacle", "shift"]}}},
 }
 
@@ -206,7 +206,7 @@ def _correlation(run, col, opts):
         res = faithfulness_correlation(run.model, xb, maps, tr.target, tracker=tr, batch_size=run.model_batch,
                                        seed=derive_seed(run.seed, "faithfulness_correlation", bi), **opts)
         col.add(m.label, "faithfulness_correlation", "faithfulness_correlation", "higher", res.score)
-    _per_batch(run, one, lambda _: opts.get("runs", 50))
+    _per_batch(run, one, lambda _: opts.get("runs", 25))
 
 
 def _sanity_units(run, opts):
@@ -297,7 +297,7 @@ REGISTRY: dict[str, Metric] = {m.name: m for m in (
     Metric("shift", "VisualBackProp's shift test: move the salient window or the rest, in [-1, 1], higher is better",
            lambda run, opts: 4 * len(run.methods) * _n(run), _shift),
     Metric("faithfulness_correlation", "Pearson of map mass and output change over random pixel subsets, higher is better",
-           lambda run, opts: opts.get("runs", 50) * len(run.methods) * _n(run), _correlation),
+           lambda run, opts: opts.get("runs", 25) * len(run.methods) * _n(run), _correlation),
     Metric("sanity", "cascading layer randomisation: Spearman/SSIM with the trained maps, lower is better (pass < 0.5)",
            _sanity_units, _sanity),
     Metric("localisation", "pointing game and energy share in ground-truth masks (synthetic world), higher is better",
