@@ -49,8 +49,15 @@ def generator(seed: int, *parts: object) -> torch.Generator:
 
 
 def device_of(model: nn.Module) -> torch.device:
+    """Where the model's parameters live (the CPU for a model without any): the one place evaluate asks."""
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
+
+
+def dtype_of(model: nn.Module) -> torch.dtype:
+    """The model's floating-point precision (float32 for a model without floating parameters)."""
+    p = next((q for q in model.parameters() if q.is_floating_point()), None)
+    return p.dtype if p is not None else torch.float32
 
 
 def check_batch(x: torch.Tensor, what: str = "x") -> torch.Tensor:

@@ -41,7 +41,7 @@ from ..data.frame import Frame
 from ..data.source import Source
 from ..outputs import check_output_dir
 from ..targets import Index, TargetSpec
-from ._common import KINDS, Tracker, check_batch, derive_seed
+from ._common import KINDS, check_batch, device_of, dtype_of
 from ._method import Method, MethodSpec, applicable_methods, resolve_methods
 from .format import Column, Report, write_report, write_tables
 from .localisation import masks_to_input
@@ -98,8 +98,7 @@ class _Subject:
     def batch(self, rows: slice) -> torch.Tensor:
         if self.x is not None:
             return self.x[rows]
-        p = next(self.model.parameters(), None)
-        return self.pilot.prepare(self.images[rows]).to(p.dtype if p is not None else torch.float32)
+        return self.pilot.prepare(self.images[rows]).to(device=device_of(self.model), dtype=dtype_of(self.model))
 
 
 def _frames(frames_or_x, max_frames: int | None, want_masks: bool):
@@ -169,9 +168,7 @@ def _subject(pilot_or_model, frames_or_x, masks, max_frames: int | None, want_ma
         x = check_batch(frames_or_x)
         if max_frames is not None:
             x = x[:max_frames]
-        p = next(model.parameters(), None)
-        if p is not None:
-            x = x.detach().to(device=p.device, dtype=p.dtype if p.is_floating_point() else x.dtype)
+        x = x.detach().to(device=device_of(model), dtype=dtype_of(model))
         subject = _Subject(model, pilot, x, None, [f"image {i}" for i in range(x.shape[0])])
     else:
         if pilot is None:
