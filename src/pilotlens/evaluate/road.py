@@ -60,7 +60,7 @@ _OFFSETS = ((-1, -1, 1 / 12), (-1, 0, 1 / 6), (-1, 1, 1 / 12), (0, -1, 1 / 6), (
 
 
 @lru_cache(maxsize=8)
-def dissection_order(h: int, w: int, leaf: int = 8) -> np.ndarray:
+def dissection_order(h: int, w: int, leaf: int = 2) -> np.ndarray:
     """Each pixel's position (H*W,) in a nested-dissection order of the h x w grid: the grid is split by
     its middle row or column (the longer side), each half ordered first (recursively), the separating
     line last; blocks of at most leaf x leaf pixels are ordered row by row."""
