@@ -23,6 +23,7 @@ from .format import Column
 from .robustness import _strengths, robustness_many
 from .sanity import _check_layers, _plans, sanity_many
 from .shift import shift_test
+from .similarity import spearman, ssim
 from .temporal import temporal_consistency
 
 ALIASES = {"localization": "localisation", "roar": "road", "shift_test": "shift",
@@ -87,17 +88,27 @@ class Run:
         kinds = {tr.kind for tr in self.trackers}
         self.kind, self.label = "/".join(sorted(kinds)), "/".join(sorted({tr.label for tr in self.trackers}))
         self.maps: dict[str, list[torch.Tensor]] = {}
-        self.cost: dict[str, float] = {}
+        self.cost: dict[str, float] = {}        # forward passes one image's explanation costs
+        self.overhead: dict[str, float] = {}    # forward passes one call costs on top (hooks, tracing)
         for m in self.methods:
             t = time.perf_counter()
             self.maps[m.label] = [m(self.model, xb, tr.target, derive_seed(self.seed, "maps", m.label, bi))
                                   for bi, (xb, tr) in enumerate(zip(self.x, self.trackers))]
-            self.cost[m.label] = max(1.0, (time.perf_counter() - t) / n / self.forward_s)
+            per_call = (time.perf_counter() - t) / len(self.x) / self.forward_s
+            t = time.perf_counter()
+            m(self.model, self.x[0][:1], self.trackers[0].target.select(torch.arange(1)), 0)
+            self.overhead[m.label] = max(0.0, (time.perf_counter() - t) / self.forward_s - 1)
+            self.cost[m.label] = max(1.0, (per_call - self.overhead[m.label]) * len(self.x) / n)
             for mb in self.maps[m.label]:
                 flat = mb.flatten(1)
                 self.flat_maps[m.label] += int((flat.amax(1) == flat.amin(1)).sum())
                 if len(self.shown[m.label]) < examples:
                     self.shown[m.label].extend(list(mb[:examples - len(self.shown[m.label])].cpu().numpy()))
+        first = self.maps[self.methods[0].label][0]
+        t = time.perf_counter()
+        spearman(first, first)
+        ssim(first.clamp(0, 1), first.clamp(0, 1))
+        self.compare = (time.perf_counter() - t) / first.shape[0] / self.forward_s   # one pair of maps compared
         if "road" in chosen:       # one imputation of the first image, timed, for the ETA
             x0 = self.x[0][:1]
             removed = torch.zeros(1, *x0.shape[2:], dtype=torch.bool)
@@ -209,12 +220,18 @@ def _correlation(run, col, opts):
     _per_batch(run, one, lambda _: opts.get("runs", 25))
 
 
+def _sanity_stage_units(run, label: str) -> float:
+    """One method, one randomised model: every frame explained (model_batch per call) and compared."""
+    calls = -(-_n(run) // run.model_batch)
+    return _n(run) * (run.cost[label] + run.compare) + calls * run.overhead[label]
+
+
 def _sanity_units(run, opts):
     mode = opts.get("mode", "cascading")
     x0 = run.x[0]
     names = _check_layers(run.model, x0, opts.get("layers"))
     stages = len(_plans(names, mode, opts.get("stages"))[0])
-    return sum(stages * _n(run) * run.cost[m.label] for m in run.methods)
+    return sum(stages * _sanity_stage_units(run, m.label) for m in run.methods)
 
 
 def _sanity(run, col, opts):
@@ -222,7 +239,7 @@ def _sanity(run, col, opts):
     x = run.all_x()
     results = sanity_many(run.model, x, {m.label: m for m in run.methods}, run.all_target(),
                           {m.label: run.all_maps(m.label) for m in run.methods}, seed=derive_seed(run.seed, "sanity"),
-                          batch_size=run.model_batch, on_stage=lambda label: run.advance(_n(run) * run.cost[label]),
+                          batch_size=run.model_batch, on_stage=lambda label: run.advance(_sanity_stage_units(run, label)),
                           **opts)
     for label, res in results.items():
         col.add(label, "sanity", "sanity_spearman", "lower", res.score_spearman)
@@ -245,9 +262,14 @@ def _localisation(run, col, opts):
     run.advance(0.01 * _n(run) * len(run.methods))
 
 
+def _robustness_method_units(run, label: str, b: int) -> float:
+    return b * (run.cost[label] + run.compare) + run.overhead[label]
+
+
 def _robustness_units(run, opts):
     p = len(_strengths(opts.get("perturbations")))
-    return p * _n(run) * (1 + sum(run.cost[m.label] for m in run.methods))
+    return p * sum(xb.shape[0] + sum(_robustness_method_units(run, m.label, xb.shape[0]) for m in run.methods)
+                   for xb in run.x)
 
 
 def _robustness(run, col, opts):
@@ -258,7 +280,8 @@ def _robustness(run, col, opts):
         res = robustness_many(run.model, xb, {m.label: m for m in run.methods},
                               {m.label: run.maps[m.label][bi] for m in run.methods}, tracker=tr, frames=frames,
                               pilot=subject.pilot, seed=derive_seed(run.seed, "robustness", bi),
-                              on_method=lambda label: run.advance(xb.shape[0] * run.cost[label]), **opts)
+                              on_method=lambda label: run.advance(_robustness_method_units(run, label, xb.shape[0])),
+                              **opts)
         run.advance(p * xb.shape[0])
         for label, r in res.items():
             for name in r.strengths:
