@@ -176,7 +176,7 @@ def _curve_metric(name: str):
     fn = deletion if name == "deletion" else insertion
 
     def units(run, opts):
-        return len(run.methods) * _n(run) * (opts.get("steps", 20) + 2)
+        return len(run.methods) * _n(run) * opts.get("steps", 20)     # steps - 1 inner points + the baseline
 
     def go(run, col, opts):
         def one(m, bi, xb, maps, tr):
@@ -184,7 +184,7 @@ def _curve_metric(name: str):
                      seed=derive_seed(run.seed, name, bi), **opts)
             col.add(m.label, name, name, res.better, res.auc)
             col.curve(name, m.label, res.fractions, res.curves)
-        _per_batch(run, one, lambda _: opts.get("steps", 20) + 2)
+        _per_batch(run, one, lambda _: opts.get("steps", 20))
     return units, go
 
 
