@@ -201,8 +201,8 @@ def test_progress_counts_forward_passes(monkeypatch):
     monkeypatch.setattr(registry.Run, "close", spy)
     evaluate(LeftHalf().eval(), images(4), methods={"left": left_method}, metrics=["deletion", "shift"],
              progress=True, batch_size=3, options={"deletion": {"steps": 4}})
-    # deletion: (3 inner steps + the baseline) x 4 images x 2 methods; shift: 4 x 4 x 2
-    assert seen["units"] == {"deletion": 4 * 4 * 2, "shift": 4 * 4 * 2}
+    # deletion: (3 inner steps + the baseline) x 4 images x 2 methods; shift: SHIFT_UNITS x 4 x 2
+    assert seen["units"] == {"deletion": 4 * 4 * 2, "shift": registry.SHIFT_UNITS * 4 * 2}
     assert seen["n"] == pytest.approx(seen["total"])
 
 
