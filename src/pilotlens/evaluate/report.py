@@ -42,10 +42,10 @@ from ..data.source import Source
 from ..outputs import check_output_dir
 from ..targets import Index, TargetSpec
 from ._common import KINDS, check_batch, device_of, dtype_of
-from ._method import Method, MethodSpec, applicable_methods, resolve_methods
-from .format import Column, Report, write_report, write_tables
+from ._method import MethodSpec, applicable_methods, resolve_methods
+from .format import Column, Report, write_report, write_tables  # noqa: F401  (Column: its old home)
 from .localisation import masks_to_input
-from .registry import ALIASES, METRIC_DESCRIPTIONS, METRICS, PRESETS, REGISTRY, Collector, Run
+from .registry import ALIASES, METRICS, PRESETS, REGISTRY, Collector, Run
 
 DEFAULT_FRAMES = 16   # what `pilotlens evaluate` scores unless told (--frames); the quick preset: 8
 
