@@ -8,7 +8,7 @@
 Each metric is timed alone (`evaluate(..., metrics=[name])`), on the shipped PilotNet and frames of the
 synthetic drive (seed 7), so that the time of a metric includes the clean maps it needs (computed once
 per run). `--src` imports pilotlens from another source tree, to measure the code before a change on
-the same machine in the same minute: make one with `git worktree add /tmp/eval-old main`. Absolute
+the same machine in the same minute: make one with `git worktree add --detach /tmp/eval-old main` (and `git worktree remove /tmp/eval-old` after). Absolute
 times on a shared machine are noise: compare the two columns of one run (`--src` runs the other tree in
 a subprocess, interleaved metric by metric).
 """
