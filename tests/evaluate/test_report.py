@@ -33,7 +33,11 @@ def test_every_method_and_metric_and_the_random_row(left_report):
     for col in ("deletion", "insertion", "road", "shift", "sanity_spearman", "sanity_ssim", "pointing:left",
                 "energy:left", "mask_share:left", "map_change:brightness", "output_change:shift"):
         assert col in names
-    assert all(report.summary(m, c)[2] == 6 for m in report.methods for c in names)
+    per_image = [c for c in names if not c.startswith("temporal:")]
+    assert all(report.summary(m, c)[2] == 6 for m in report.methods for c in per_image)
+    # temporal values belong to pairs of consecutive frames: 5 of them for 6 frames
+    assert all(report.summary(m, "temporal:map_change")[2] == 5 for m in report.methods)
+    assert "faithfulness_correlation" in names and "temporal:flicker" in names
     rows = {r["method"]: r for r in report.table}
     assert set(rows) == {"left", "right", "random"} and "deletion_std" in rows["left"]
 
@@ -67,13 +71,15 @@ def test_files(left_report):
 
 def test_deterministic_for_a_seed():
     x = images(3)
-    kw = dict(methods=["gradient"], metrics=["deletion", "road", "robustness"], progress=False, batch_size=2,
-              options={"deletion": {"steps": 4}, "road": {"fractions": (0.5,)}, "robustness": {"perturbations": ["noise"]}})
+    kw = dict(methods=["gradient"], metrics=["deletion", "road", "robustness", "faithfulness_correlation", "temporal"],
+              progress=False, batch_size=2,
+              options={"deletion": {"steps": 4}, "road": {"fractions": (0.5,)}, "robustness": {"perturbations": ["noise"]},
+                       "faithfulness_correlation": {"runs": 4}})
     a = evaluate(LeftHalf().eval(), x, seed=1, **kw)
     b = evaluate(LeftHalf().eval(), x, seed=1, **kw)
     c = evaluate(LeftHalf().eval(), x, seed=2, **kw)
     assert a.values.keys() == b.values.keys()
-    assert all(np.array_equal(a.values[k], b.values[k]) for k in a.values)
+    assert all(np.array_equal(a.values[k], b.values[k], equal_nan=True) for k in a.values)
     assert not np.array_equal(a.values[("random", "deletion")], c.values[("random", "deletion")])
 
 
@@ -92,8 +98,8 @@ def test_a_pilot_on_the_synthetic_world_gets_its_masks():
 
 def test_clear_errors():
     model, x = LeftHalf().eval(), images(2)
-    with pytest.raises(ValueError, match="unknown metric 'faithfulness'; metrics: " + ", ".join(METRICS)):
-        evaluate(model, x, metrics=["faithfulness"], progress=False)
+    with pytest.raises(ValueError, match="unknown metric 'fidelity'; metrics: " + ", ".join(METRICS)):
+        evaluate(model, x, metrics=["fidelity"], progress=False)
     with pytest.raises(ValueError, match=r"unknown method 'gradcam'; methods: .*grad_cam.*random"):
         evaluate(model, x, methods=["gradcam"], progress=False)
     with pytest.raises(ValueError, match="needs ground-truth masks"):
@@ -128,3 +134,92 @@ def test_the_cli_verb(tmp_path, capsys):
     main(["evaluate", "--model", "pilotnet", "--input", "synthetic", "--input-option", "frames=2", "--method", "gradient",
           "--metric", "deletion", "--out", str(tmp_path), "--quiet"])
     assert "| gradient |" in capsys.readouterr().out and (tmp_path / "results.md").exists()
+
+
+def test_tables_are_written_after_each_metric_so_a_stopped_run_keeps_them(tmp_path, monkeypatch):
+    from pilotlens.evaluate import registry
+
+    def stop(run, col, opts):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(registry.REGISTRY["shift"], "run", stop)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(LeftHalf().eval(), images(3), methods={"left": left_method}, metrics=["deletion", "shift"],
+                 out_dir=tmp_path, progress=False, options={"deletion": {"steps": 4}})
+    md = (tmp_path / "results.md").read_text()
+    assert "Partial results: deletion finished so far." in md and "| left |" in md
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["complete"] is False and saved["done"] == ["deletion"]
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_the_output_folder_is_checked_before_any_work(tmp_path):
+    calls = []
+
+    class Counting(LeftHalf):
+        def forward(self, x):
+            calls.append(1)
+            return super().forward(x)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(NotADirectoryError, match="not a folder"):
+        evaluate(Counting().eval(), images(2), methods=["gradient"], out_dir=blocker, progress=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        evaluate(Counting().eval(), images(2), methods=["gradient"], out_dir=tmp_path / "no" / "such", progress=False)
+    assert calls == []
+
+
+def test_float64_on_request_agrees_with_float32():
+    kw = dict(methods=["gradient"], metrics=["deletion", "road", "faithfulness_correlation"], progress=False,
+              options={"deletion": {"steps": 6}, "road": {"fractions": (0.3, 0.6)},
+                       "faithfulness_correlation": {"runs": 8}})
+    a = evaluate(LeftHalf().eval(), images(3), **kw)
+    b = evaluate(LeftHalf().eval(), images(3), precision="float64", **kw)
+    for key in a.values:
+        np.testing.assert_allclose(a.values[key], b.values[key], rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="precision must be float32 or float64"):
+        evaluate(LeftHalf().eval(), images(3), precision="half", **kw)
+
+
+def test_quick_preset_and_options_override_it():
+    report = evaluate(LeftHalf().eval(), images(10), methods=["gradient"], metrics=["deletion", "sanity"],
+                      preset="quick", progress=False, options={"deletion": {"steps": 5}})
+    assert report.images == 8 and report.fractions["deletion"].shape == (6,)
+    assert len(report.sanity_stages) == 2      # LeftHalf has 2 parameterised layers: min(3, 2) stages
+    with pytest.raises(ValueError, match="unknown preset 'slow'"):
+        evaluate(LeftHalf().eval(), images(2), preset="slow", progress=False)
+
+
+def test_progress_counts_forward_passes(monkeypatch):
+    from pilotlens.evaluate import registry
+
+    seen = {}
+    close = registry.Run.close
+
+    def spy(self):
+        seen["n"], seen["total"], seen["units"] = self.bar.n, self.bar.total, dict(self.units)
+        close(self)
+    monkeypatch.setattr(registry.Run, "close", spy)
+    evaluate(LeftHalf().eval(), images(4), methods={"left": left_method}, metrics=["deletion", "shift"],
+             progress=True, batch_size=3, options={"deletion": {"steps": 4}})
+    # deletion: (3 inner steps + the baseline) x 4 images x 2 methods; shift: SHIFT_UNITS x 4 x 2
+    assert seen["units"] == {"deletion": 4 * 4 * 2, "shift": registry.SHIFT_UNITS * 4 * 2}
+    assert seen["n"] == pytest.approx(seen["total"])
+
+
+def test_cli_options_list_the_metrics_and_parse():
+    import argparse
+
+    from pilotlens.evaluate import METRIC_DESCRIPTIONS
+    from pilotlens.evaluate.options import add_evaluate_options, evaluate_arguments, metric_options
+
+    p = argparse.ArgumentParser(prog="pilotlens evaluate", epilog="example:\n  pilotlens evaluate ...")
+    add_evaluate_options(p)
+    text = p.format_help()
+    assert all(name in text for name in METRICS) and METRIC_DESCRIPTIONS["temporal"][:30] in text
+    args = p.parse_args(["--quick", "--metric", "road", "--metric-option", "road.fractions=(0.2,0.5)", "--frames", "4"])
+    kw = evaluate_arguments(args)
+    assert kw["preset"] == "quick" and kw["max_frames"] == 4 and kw["options"] == {"road": {"fractions": (0.2, 0.5)}}
+    with pytest.raises(ValueError, match="unknown metric 'roads'"):
+        metric_options(["roads.fractions=(0.5,)"])
+    with pytest.raises(ValueError, match="expected METRIC.OPTION=VALUE"):
+        metric_options(["steps=3"])

@@ -66,3 +66,27 @@ def test_deterministic_and_unknown_layers(setup):
         sanity_check(model, x, "gradient", layers=["fc9"])
     with pytest.raises(ValueError, match="sanity mode"):
         sanity_check(model, x, "gradient", mode="random")
+
+
+def test_stages_group_the_cascade_and_end_with_every_layer_random(setup):
+    model, x = setup
+    full = sanity_check(model, x, "gradient")
+    grouped = sanity_check(model, x, "gradient", stages=2)
+    assert grouped.stages == ["7+5", "+2+0"]
+    # the same layers, randomised with the same seeds: the last stage is the same model
+    torch.testing.assert_close(grouped.spearman[-1], full.spearman[-1])
+    torch.testing.assert_close(grouped.spearman[0], full.spearman[1])   # after 7 and 5 in both
+
+
+def test_several_methods_share_each_randomised_model(setup):
+    from pilotlens.evaluate import resolve_method
+    from pilotlens.evaluate.sanity import sanity_many
+    from pilotlens.targets import Index
+
+    model, x = setup
+    methods = {"gradient": resolve_method("gradient"), "sobel": resolve_method(sobel)}
+    target = Index(0).fix(model(x))
+    maps = {k: m(model, x, target) for k, m in methods.items()}
+    res = sanity_many(model, x, methods, target, maps, batch_size=3)   # frames in two calls per stage
+    torch.testing.assert_close(res["gradient"].spearman, sanity_check(model, x, "gradient", target=0).spearman)
+    torch.testing.assert_close(res["sobel"].spearman, torch.ones(4, 4))

@@ -49,8 +49,15 @@ def generator(seed: int, *parts: object) -> torch.Generator:
 
 
 def device_of(model: nn.Module) -> torch.device:
+    """Where the model's parameters live (the CPU for a model without any): the one place evaluate asks."""
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
+
+
+def dtype_of(model: nn.Module) -> torch.dtype:
+    """The model's floating-point precision (float32 for a model without floating parameters)."""
+    p = next((q for q in model.parameters() if q.is_floating_point()), None)
+    return p.dtype if p is not None else torch.float32
 
 
 def check_batch(x: torch.Tensor, what: str = "x") -> torch.Tensor:
@@ -161,15 +168,19 @@ class Tracker:
             out.append(self.values(inputs, rows))
         return torch.cat(out) if out else torch.empty(0)
 
-    def scale(self, reference: torch.Tensor | None, scale: float | None = None) -> torch.Tensor:
-        """Per-image scale of a regressor's change: `scale` if given, else |s(reference) - s(x)| floored."""
+    def scale(self, reference: torch.Tensor | None, scale: float | None = None,
+              reference_values: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-image scale of a regressor's change: `scale` if given, else |s(reference) - s(x)| floored
+        (reference_values: s(reference) when already computed)."""
         if scale is not None:
             if float(scale) <= 0:
                 raise ValueError(f"scale must be > 0, got {scale}")
             return torch.full_like(self.clean, float(scale))
-        if reference is None:
+        if reference is None and reference_values is None:
             raise ValueError("a reference image (or a scale) is needed to normalise a regressor's change")
-        change = (self.values(reference, torch.arange(reference.shape[0])) - self.clean).abs()
+        if reference_values is None:
+            reference_values = self.values(reference, torch.arange(reference.shape[0]))
+        change = (reference_values - self.clean).abs()
         return torch.maximum(change, 1e-6 * (1 + self.clean.abs()))
 
     def curve(self, values: torch.Tensor, rows: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:

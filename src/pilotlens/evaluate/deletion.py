@@ -12,11 +12,20 @@ probability of its clean class, or a regressor's closeness to its clean answer,
 deleted; 0 -> 1 for insertion). The score is the area under the curve over [0, 1] by the trapezoid
 rule: **lower is better for deletion** (the answer goes as soon as the salient pixels go), **higher
 is better for insertion** (it comes back as soon as they come back). Every step of every image
-runs through the model in batches of `batch_size`.
+runs through the model in batches of `batch_size` (the two ends are known: the clean image and the
+baseline, each run once).
 
 Baselines: "blur" (Gaussian, sigma = max(H, W) / 40 unless given: about RISE's 5 px on 224 px),
 "zeros" (the model input 0), "mean" (each image's mean colour), a number, or a tensor that
 broadcasts to x.
+
+Against Quantus's `PixelFlipping` (checked in the tests: the same raw outputs, difference 0): Quantus
+returns the raw output after each step; pilotlens also keeps the clean start (fraction 0), and for a
+regressor plots and integrates closeness to the clean answer instead of the raw output (a raw
+steering angle has no "all gone" level, and may move either way). Quantus orders tied pixels by
+numpy's argsort (raster order, in effect); pilotlens breaks ties in a seeded random order, so that a
+flat or binary map removes its tied pixels as a random map would. Quantus removes feature values
+(one channel of a pixel) when a map is broadcast over channels; pilotlens removes whole pixels.
 """
 from __future__ import annotations
 
@@ -98,16 +107,24 @@ def _run(mode: str, model, x, maps, target, steps, baseline, kind, scale, batch_
     ranks = pixel_ranks(maps, generator(seed, mode, "order"))
     t_count = len(k)
 
+    # the ends need no new pass: nothing removed is x (its clean value), everything removed the baseline
+    base_values = tracker.values(base, torch.arange(b))
+    inner = t_count - 2
+
     def make(jobs):
         jobs = jobs.to(x.device)
-        rows, t = jobs // t_count, jobs % t_count
+        rows, t = jobs // inner, jobs % inner + 1
         chosen = (ranks[rows] < k[t].view(-1, 1)).view(-1, 1, h, w)
         if mode == "deletion":
             return torch.where(chosen, base[rows], x[rows]), rows
         return torch.where(chosen, x[rows], base[rows]), rows
 
-    values = tracker.run_jobs(b * t_count, make).view(b, t_count)
-    scale_t = None if tracker.kind == "classification" else tracker.scale(base, scale)
+    values = torch.empty(b, t_count, dtype=tracker.clean.dtype, device=tracker.clean.device)
+    if inner > 0:
+        values[:, 1:-1] = tracker.run_jobs(b * inner, make).view(b, inner).to(values)
+    first, last = (tracker.clean, base_values) if mode == "deletion" else (base_values, tracker.clean)
+    values[:, 0], values[:, -1] = first, last
+    scale_t = None if tracker.kind == "classification" else tracker.scale(None, scale, base_values)
     rows = torch.arange(b, device=values.device).repeat_interleave(t_count)
     curves = tracker.curve(values.reshape(-1), rows, scale_t).view(b, t_count)
     return CurveResult(mode, fractions, curves.cpu(), values.cpu(), trapezoid(curves.cpu(), fractions),

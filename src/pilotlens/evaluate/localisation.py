@@ -13,6 +13,10 @@ energy share: the share of the map's total mass inside the mask, sum(map * mask)
 mask share: the mask's share of the image, mean(mask): what a uniform map would get. energy / mask
     share above 1 means the map concentrates on the mask.
 
+Against Quantus's `PointingGame` (equal in the tests): Quantus takes the first maximum (np.argmax)
+and has no tolerance; pilotlens counts every tied maximum (a flat map is not rewarded by a lucky
+first pixel) and allows `tolerance` pixels (1 by default: thin lane lines on a small model input).
+
 Images whose mask is empty (no obstacle in the frame) give NaN and are left out of the means;
 a map that is all zeros gives an energy share of NaN.
 """

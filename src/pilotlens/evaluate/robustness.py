@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -157,6 +157,53 @@ def _changed(a: torch.Tensor, b: torch.Tensor, similarity: str) -> torch.Tensor:
     return 1 - (spearman(a, b) if similarity == "spearman" else ssim(a.clamp(0, 1), b.clamp(0, 1)))
 
 
+def robustness_many(model: nn.Module, x: torch.Tensor, methods: dict[str, Any], maps: dict[str, torch.Tensor], *,
+                    tracker: Tracker, perturbations: Mapping[str, float] | Sequence[str] | None = None,
+                    similarity: str = "spearman", frames=None, pilot=None, seed: int = 0,
+                    on_method: Callable[[str], None] | None = None) -> dict[str, RobustnessResult]:
+    """`robustness` for several methods at once: each perturbed batch and the output change are computed
+    once, then every method explains it. methods: {label: Method}; maps: {label: clean maps of x};
+    tracker: x's (its target is frozen on the clean output)."""
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {', '.join(SIMILARITIES)}, got {similarity!r}")
+    strengths = _strengths(perturbations)
+    images = lo = hi = None
+    if frames is not None:
+        if pilot is None:
+            raise ValueError("robustness on frames needs the pilot that prepares them")
+        arr = np.stack([np.asarray(getattr(f, "image", f)) for f in frames])
+        images = torch.from_numpy(arr).permute(0, 3, 1, 2).float()
+        lo, hi = 0.0, 255.0
+    b = x.shape[0]
+    rows = torch.arange(b)
+    out_change: dict[str, torch.Tensor] = {}
+    map_change: dict[str, dict[str, torch.Tensor]] = {m: {} for m in methods}
+    for name, s in strengths.items():
+        gen = generator(seed, "robustness", name)
+        if name == "shift" or images is None:
+            flat = x.flatten(1)
+            xlo = flat.min(1).values.view(-1, 1, 1, 1)
+            xhi = flat.max(1).values.view(-1, 1, 1, 1)
+            xp = perturb(x, name, s, gen, xlo, xhi)
+        else:
+            moved = perturb(images, name, s, gen, lo, hi).round().clamp(0, 255).to(torch.uint8)
+            xp = pilot.prepare(moved.permute(0, 2, 3, 1).numpy()).to(x)
+        out_change[name] = (tracker.values(xp, rows) - tracker.clean).abs().cpu()
+        for label, method in methods.items():
+            new = method(model, xp, tracker.target, derive_seed(seed, "robustness", name))
+            clean = maps[label]
+            if name == "shift":
+                d = shift_pixels(s, x.shape[-1])
+                w = x.shape[-1]
+                a, bb = (clean[..., :w - d], new[..., d:]) if d >= 0 else (clean[..., -d:], new[..., :w + d])
+                map_change[label][name] = _changed(a, bb, similarity).cpu()
+            else:
+                map_change[label][name] = _changed(clean, new, similarity).cpu()
+            if on_method is not None:
+                on_method(label)
+    return {m: RobustnessResult(strengths, out_change, map_change[m], similarity) for m in methods}
+
+
 def robustness(model: nn.Module, x: torch.Tensor, method: MethodSpec, target: TargetSpec = None, *,
                perturbations: Mapping[str, float] | Sequence[str] | None = None, similarity: str = "spearman",
                frames=None, pilot=None, maps: torch.Tensor | None = None, kind: str = "auto",
@@ -170,40 +217,10 @@ def robustness(model: nn.Module, x: torch.Tensor, method: MethodSpec, target: Ta
     if similarity not in SIMILARITIES:
         raise ValueError(f"similarity must be one of {', '.join(SIMILARITIES)}, got {similarity!r}")
     x = check_batch(x)
-    strengths = _strengths(perturbations)
+    _strengths(perturbations)
     method = resolve_method(method)
     tracker = tracker or Tracker(model, x, target, kind, batch_size)
-    fixed, maps = clean_target_and_maps(model, x, target, method, seed, maps)
-    images = lo = hi = None
-    if frames is not None:
-        if pilot is None:
-            raise ValueError("robustness on frames needs the pilot that prepares them")
-        arr = np.stack([np.asarray(getattr(f, "image", f)) for f in frames])
-        images = torch.from_numpy(arr).permute(0, 3, 1, 2).float()
-        lo, hi = 0.0, 255.0
-    b = x.shape[0]
-    rows = torch.arange(b)
-    out_change, map_change = {}, {}
-    for name, s in strengths.items():
-        gen = generator(seed, "robustness", name)
-        if name == "shift" or images is None:
-            flat = x.flatten(1)
-            xlo = flat.min(1).values.view(-1, 1, 1, 1)
-            xhi = flat.max(1).values.view(-1, 1, 1, 1)
-            xp = perturb(x, name, s, gen, xlo, xhi)
-        else:
-            moved = perturb(images, name, s, gen, lo, hi).round().clamp(0, 255).to(torch.uint8)
-            xp = pilot.prepare(moved.permute(0, 2, 3, 1).numpy()).to(x)
-        out_change[name] = (tracker.values(xp, rows) - tracker.clean).abs().cpu()
-        new = method(model, xp, fixed, derive_seed(seed, "robustness", name))
-        if name == "shift":
-            d = shift_pixels(s, x.shape[-1])
-            w = x.shape[-1]
-            if d >= 0:
-                a, bb = maps[..., :w - d], new[..., d:]
-            else:
-                a, bb = maps[..., -d:], new[..., :w + d]
-            map_change[name] = _changed(a, bb, similarity).cpu()
-        else:
-            map_change[name] = _changed(maps, new, similarity).cpu()
-    return RobustnessResult(strengths, out_change, map_change, similarity)
+    _, maps = clean_target_and_maps(model, x, target, method, seed, maps)
+    return robustness_many(model, x, {method.label: method}, {method.label: maps}, tracker=tracker,
+                           perturbations=perturbations, similarity=similarity, frames=frames, pilot=pilot,
+                           seed=seed)[method.label]
