@@ -148,14 +148,11 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     from .evaluate import evaluate_source
     from .outputs import check_output_dir
-    from .methods import parse_methods
+    from .evaluate.options import evaluate_arguments
     check_output_dir(args.out, inputs=[args.input])
-    if not args.method and (args.set or args.layer):
-        raise ValueError("--set and --layer apply to the methods you name: add --method NAME for each")
-    methods = parse_methods(args.method, _method_options(args.set), args.layer) if args.method else None
-    evaluate_source(load_pilot(args.model, args), _source(args), methods=methods, metrics=args.metric or None,
-                    out_dir=args.out, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
-                    target=args.target)
+    evaluate_source(load_pilot(args.model, args), _source(args), methods=args.method or None, out_dir=args.out,
+                    seed=args.seed, progress=not args.quiet, target=args.target, layer=args.layer,
+                    method_options=_method_options(args.set), **evaluate_arguments(args))
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -271,11 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(p)
     _add_input(p)
     _add_explain(p, "a method to score, repeatable (default: all that apply; the random baseline is always added)")
-    p.add_argument("--metric", action="append", metavar="NAME", help="a metric, repeatable (default: all): "
-                   + ", ".join(_metric_names()))
+    from .evaluate.options import add_evaluate_options
+    add_evaluate_options(p)
     p.add_argument("--out", required=True, help="output folder for the tables, plots and example frames")
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
-    p.add_argument("--batch-size", type=int, default=16, help="default 16")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     from .models.keras import add_verb as add_import_verb
@@ -286,11 +282,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("methods", help="list the explanation methods and their options", description="list the methods")
     p.set_defaults(fn=cmd_methods)
     return parser
-
-
-def _metric_names() -> list[str]:
-    from .evaluate import METRICS
-    return list(METRICS)
 
 
 def cmd_methods(args) -> None:

@@ -24,7 +24,10 @@ B = 4
 
 @pytest.fixture(scope="module")
 def quantus():
-    q = pytest.importorskip("quantus")
+    try:
+        import quantus as q
+    except ImportError:   # the test command installs it (pip install --no-deps quantus): its absence is a failure
+        pytest.fail("Quantus is the oracle for these metrics: pip install --no-deps quantus==0.6.0")
     patched = not hasattr(np, "trapz")
     if patched:
         np.trapz = np.trapezoid

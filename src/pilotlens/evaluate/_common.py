@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ..hooks import eval_mode
-from ..methods.base import model_output
+from ..model_io import device_of, dtype_of, model_output  # noqa: F401  (the one place evaluate asks)
 from ..targets import Class, Target, TargetSpec, default_target, parse_target, score
 
 KINDS = ("auto", "regression", "classification")
@@ -46,18 +46,6 @@ def derive_seed(seed: int, *parts: object) -> int:
 def generator(seed: int, *parts: object) -> torch.Generator:
     """A CPU torch.Generator seeded for one piece of work (draw on the CPU, then move: same numbers on any device)."""
     return torch.Generator().manual_seed(derive_seed(seed, *parts))
-
-
-def device_of(model: nn.Module) -> torch.device:
-    """Where the model's parameters live (the CPU for a model without any): the one place evaluate asks."""
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-def dtype_of(model: nn.Module) -> torch.dtype:
-    """The model's floating-point precision (float32 for a model without floating parameters)."""
-    p = next((q for q in model.parameters() if q.is_floating_point()), None)
-    return p.dtype if p is not None else torch.float32
 
 
 def check_batch(x: torch.Tensor, what: str = "x") -> torch.Tensor:

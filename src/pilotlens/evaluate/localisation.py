@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -94,19 +93,6 @@ def localisation(maps: torch.Tensor, masks, tolerance: int = 1) -> LocalisationR
 
 def masks_to_input(pilot, masks) -> torch.Tensor:
     """Frame-sized masks (B x H x W or H x W, bool or [0, 1]) onto a Pilot's input grid (B x h x w float):
-    the pilot's crop, then an area resize (each input pixel gets the share of it the mask covers,
-    so a thin lane line stays visible as a soft mask)."""
-    m = np.asarray(masks.cpu() if isinstance(masks, torch.Tensor) else masks, dtype=np.float32)
-    single = m.ndim == 2
-    if single:
-        m = m[None]
-    if m.ndim != 3:
-        raise ValueError(f"masks must be B x H x W or H x W, got shape {m.shape}")
-    top, bottom, left, right = pilot.crop
-    y0, y1, x0, x1 = top, m.shape[1] - bottom, left, m.shape[2] - right
-    if y1 <= y0 or x1 <= x0:
-        raise ValueError(f"masks of {m.shape[1]}x{m.shape[2]} are too small for the pilot's crop {pilot.crop}")
-    w, h = pilot.input_size
-    out = np.stack([cv2.resize(np.ascontiguousarray(mi[y0:y1, x0:x1]), (w, h), interpolation=cv2.INTER_AREA)
-                    for mi in m])
-    return torch.from_numpy(np.clip(out, 0, 1))
+    `Pilot.to_input`, the inverse of the way maps go back onto frames (a thin lane line stays visible
+    as a soft mask)."""
+    return pilot.to_input(masks).clamp(0, 1)

@@ -43,6 +43,7 @@ from ..outputs import check_output_dir
 from ..targets import TargetSpec
 from ._common import KINDS, check_batch, device_of, dtype_of
 from ._method import MethodSpec, applicable_methods, resolve_methods
+from ..methods.spec import parse_methods
 from .format import Column, Report, write_report, write_tables  # noqa: F401  (Column: its old home)
 from .localisation import masks_to_input
 from .registry import ALIASES, METRICS, PRESETS, REGISTRY, Collector, Run
@@ -183,6 +184,17 @@ def _subject(pilot_or_model, frames_or_x, masks, max_frames: int | None, want_ma
     return subject
 
 
+def _named(methods, layer, method_options):
+    """Method specs with the run's `layer` (for layer methods) and {method: options} applied, the way
+    every verb applies --layer and --set (methods/spec.py); other kinds of method pass as they are."""
+    if (layer is None and not method_options) or isinstance(methods, Mapping):
+        return methods
+    specs = [methods] if isinstance(methods, str) else list(methods)
+    if not all(isinstance(s, (str, MethodSpec)) for s in specs):
+        raise TypeError("layer= and method_options= apply to methods named by string")
+    return parse_methods(specs, method_options, layer)
+
+
 def _target(target: TargetSpec, pilot) -> TargetSpec:
     """What is explained: for a Pilot, what `Pilot.resolve_target` chooses (the same as every verb);
     for a bare model, the spec as given."""
@@ -214,7 +226,7 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
              target: TargetSpec = None, kind: str = "auto", batch_size: int = 8, model_batch: int = 64,
              max_frames: int | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
              examples: int = 4, preset: str | None = None, precision: str = "float32",
-             summary: bool = False) -> Report:
+             summary: bool = False, layer=None, method_options: Mapping[str, Mapping[str, Any]] | None = None) -> Report:
     """Score saliency methods on how far their maps can be trusted; returns a Report (str: Markdown).
 
     pilot_or_model: a Pilot (frames are prepared its way) or a plain nn.Module.
@@ -264,13 +276,14 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
     wants_loc = metrics is not None and any(
         ALIASES.get(str(m).lower(), str(m).lower()) == "localisation" for m in ([metrics] if isinstance(metrics, str) else metrics))
     if methods is not None:
-        method_list = resolve_methods(methods)   # bad names fail before any frame is read
+        method_list = resolve_methods(_named(methods, layer, method_options))   # bad names fail before any frame is read
     pilot_or_model = _with_precision(pilot_or_model, precision)
     subject = _subject(pilot_or_model, frames_or_x, masks, max_frames, wants_loc or metrics is None)
     chosen = _check_metrics(metrics, subject.masks is not None)
     target = _target(target, subject.pilot)
     if methods is None:
-        method_list = resolve_methods(applicable_methods(subject.model, subject.batch(slice(0, 1)), target))
+        names = applicable_methods(subject.model, subject.batch(slice(0, 1)), target)
+        method_list = resolve_methods(_named(names, layer, method_options))
     run = Run(subject, method_list, target, kind, seed, int(batch_size), int(model_batch), opts, progress)
     col = Collector()
     timings: dict[str, float] = {}
