@@ -32,9 +32,9 @@ class RandomMap(Explainer):
             output = self.forward(x)
         weights = 0
         for p in self.model.parameters():   # another (randomised) model: other maps
-            weights = zlib.crc32(p.detach().cpu().numpy().tobytes(), weights)
+            weights = zlib.crc32(p.detach().float().cpu().numpy().tobytes(), weights)
         maps = []
-        for row in x.detach().cpu().numpy():   # one generator per image: a batch gives each image its map alone
+        for row in x.detach().float().cpu().numpy():   # float32 bytes: the same maps at any precision   # one generator per image: a batch gives each image its map alone
             digest = zlib.crc32(row.tobytes(), weights)
             generator = torch.Generator().manual_seed((int(self.options["seed"]) * 1_000_003 + digest) % (2 ** 63))
             maps.append(random_maps((1, *x.shape[2:]), generator, x.device))
