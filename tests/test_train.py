@@ -273,6 +273,6 @@ def test_fit_epoch_lowers_the_loss():
             return float(((pilot.forward(pilot.from_view(data.train_views)) - data.train_y) ** 2).mean())
 
     before = mse()
-    losses = [fit_epoch(pilot, data, opt, g, batch_size=16, augment=False, mirror=[0]) for _ in range(6)]
+    losses = [fit_epoch(pilot, data, opt, g, batch_size=16, augment=False, mirror=[0]) for _ in range(15)]
     assert pilot.model.training and losses[-1] < losses[0]
     assert mse() < 0.3 * before
