@@ -18,13 +18,15 @@ from .render import save_png
 METHODS = ("visual_backprop", "grad_cam")
 SEED = 15           # a drive none of the shipped pilots was trained on (they saw seeds 1001-1100)
 SIZE = (160, 120)   # the camera the shipped pilots were trained with
+SHIPPED = ("pilotnet", "donkey")   # the grid and the closed loop show both shipped pilots
 GRID_FRAMES = (40, 100, 125, 160)  # seed 15: a right bend, between bends, a left bend coming, in it
 
 
 def run_demo(out_dir: str | Path = "pilotlens-demo", frames: int = 200, model: str = "pilotnet",
              progress: bool = True) -> dict[str, Path]:
-    """Write demo.mp4 (input with steering gauge, then each method) and demo-grid.png (4 frames x
-    methods); print how the pilot drives `frames` frames of the same world on its own."""
+    """Write demo.mp4 (input with steering gauge, then each method, for `model`) and demo-grid.png
+    (4 frames x methods, for `model` and the other shipped pilot); print how each drives `frames`
+    frames of the same world on its own."""
     if frames < 4:
         raise ValueError("the demo needs at least 4 frames")
     out_dir = Path(out_dir)
@@ -37,9 +39,11 @@ def run_demo(out_dir: str | Path = "pilotlens-demo", frames: int = 200, model: s
     source = SyntheticSource(seed=SEED, frames=frames, size=SIZE)
     picks = [i for i in GRID_FRAMES if i < frames] if frames >= 200 else list(range(0, frames, frames // 4))[:4]
     stills = [f for f in source if f.index in picks]
-    save_png(out_dir / "demo-grid.png", grid_figure({model: pilot}, stills, METHODS, look=look))
-    closed = drive(pilot, seed=SEED, frames=frames, size=SIZE)
-    print(f"{summary}\nwrote {out_dir / 'demo-grid.png'}\nclosed loop, {model} driving on its own: {closed}\n"
-          f"demo done in {time.perf_counter() - start:.1f} s with the shipped pilot {model!r}: "
+    pilots = {model: pilot, **{name: Pilot.load(name) for name in SHIPPED if name != model}}
+    save_png(out_dir / "demo-grid.png", grid_figure(pilots, stills, METHODS, look=look))
+    print(f"{summary}\nwrote {out_dir / 'demo-grid.png'}")
+    for name, p in pilots.items():
+        print(f"closed loop, {name} driving on its own: {drive(p, seed=SEED, frames=frames, size=SIZE)}")
+    print(f"demo done in {time.perf_counter() - start:.1f} s with the shipped pilot {model!r}: "
           f"{pilot.describe().splitlines()[0]}")
     return {"video": out_dir / "demo.mp4", "grid": out_dir / "demo-grid.png"}
