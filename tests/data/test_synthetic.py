@@ -252,5 +252,6 @@ def test_recovery_share_and_driver_frames_unchanged():
     assert half.pose(0) == half.pose(0)                          # seeded per frame
     for i in np.flatnonzero(~np.array(moved))[:3]:
         assert half.pose(i) == plain.world.pose(i)
-    with pytest.raises(ValueError, match="recovery"):
-        SyntheticSource(recovery=1.5)
+    for bad in (1.5, -0.1, "often"):
+        with pytest.raises(ValueError, match="recovery must be"):
+            SyntheticSource(recovery=bad)

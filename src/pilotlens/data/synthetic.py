@@ -72,7 +72,10 @@ class SyntheticSource(Source):
         if unknown:
             raise TypeError(f"synthetic: unknown option {', '.join(unknown)}; the options are seed, frames, "
                             f"size, fps, recovery, {', '.join(WORLD_OPTIONS)} (and start, end, step, strict)")
-        share = float(recovery)
+        try:
+            share = float(recovery)
+        except (TypeError, ValueError):
+            share = -1.0
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"synthetic: recovery must be True, False or a share between 0 and 1, got {recovery}")
         self.frames, self.fps, self.recovery = int(frames), float(fps), share
