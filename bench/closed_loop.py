@@ -55,7 +55,8 @@ def main() -> None:
         n = sum(len(r.interventions) for r in results)
         elapsed = sum(r.elapsed for r in results)
         offsets = np.concatenate([np.abs(r.offsets) for r in results])
-        summary.append(f"| {name} | {len(results)} seeds | {100 * max(0.0, 1 - n * INTERVENTION_SECONDS / elapsed):.1f} % "
+        autonomy = max(0.0, 1 - n * INTERVENTION_SECONDS / elapsed)
+        summary.append(f"| {name} | {len(results)} seeds | {100 * autonomy:.1f} % "
                        f"| {n} | {offsets.mean():.3f} | {offsets.max():.2f} | {sum(r.distance for r in results):.0f} | "
                        f"{min(r.autonomy for r in results) * 100:.1f} % | {time.perf_counter() - start:.0f} |")
     print("\n| pilot | drives | autonomy (all together) | interventions | mean distance (m) | max (m) | metres | "

@@ -37,7 +37,8 @@ lighting on):
 **cosine**: a map that follows the road changes when the road does. Each frame's mass map (|raw|
 on the model's input grid, divided by its sum) is compared with the mean of those maps over its own
 drive: cosine similarity, averaged over all frames (1 = every frame gets the same map, a fixed
-template; frames whose map is all zero are left out). Uniform noise scores about 0.87 (E[u] / sqrt(E[u^2]) for u ~ U(0, 1)); the target for
+template; frames whose map is all zero are left out). Uniform noise scores about 0.87
+(E[u] / sqrt(E[u^2]) for u ~ U(0, 1)); the target for
 visual_backprop, gradient and grad_cam is <= 0.8.
 
 A `random` row (uniform noise on the model's input grid, seeded, through the same to_frame) is the
@@ -177,7 +178,8 @@ def main() -> None:
             skipped.append(f"{method}: {exc}")
             continue
         result = shares(pilot, mass, {**masks, "lane": masks["markings"] | masks["road edges"]}, shape)
-        cells = " | ".join(f"{result[m][0]:.3f} | {result[m][1]:.3f} | {result[m][0] / result[m][1]:.2f}" for m in MASKS)
+        cells = " | ".join(f"{result[m][0]:.3f} | {result[m][1]:.3f} | {result[m][0] / result[m][1]:.2f}"
+                           for m in MASKS)
         lane = result["lane"][0] / result["lane"][1]
         print(f"| {method} | {cells} | {lane:.2f} | {template_cosine(mass, drive):.3f} | "
               f"{time.perf_counter() - t:.1f} |", flush=True)

@@ -68,7 +68,8 @@ def train_shipped(name: str, out: str | Path | None = None, *, progress: bool = 
     if threads:
         torch.set_num_threads(threads)
     try:
-        return train(spec["arch"], drives(TRAIN_SEEDS), val_source=drives(VAL_SEEDS), epochs=epochs or spec["epochs"], lr=1e-3,
+        return train(spec["arch"], drives(TRAIN_SEEDS), val_source=drives(VAL_SEEDS),
+                     epochs=epochs or spec["epochs"], lr=1e-3,
                      schedule="cosine", batch_size=64, seed=0, augment=True, out=out, half=spec["half"],
                      progress=progress, pilot_kwargs=dict(name=name))
     finally:

@@ -463,7 +463,8 @@ def _fit(pilot: Pilot, data: TrainData, column: int, path: Path | None, *, epoch
     steps = math.ceil(len(data.train_views) / batch_size)
     optimizer = torch.optim.Adam(pilot.model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps) if schedule == "cosine" else None
-    deterministic = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    deterministic = (torch.are_deterministic_algorithms_enabled(),
+                     torch.is_deterministic_algorithms_warn_only_enabled())
     torch.use_deterministic_algorithms(True, warn_only=True)
     history: list[dict] = []
     best: tuple[float, float, int] = (math.inf, math.inf, 0)

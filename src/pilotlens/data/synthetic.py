@@ -39,9 +39,10 @@ import numpy as np
 
 from .source import Record, Source
 from .world import MASKS, Pose, SyntheticWorld
-from .world.scene import CAR_HALF_WIDTH, MAX_STEER, V_TOP, WHEELBASE  # noqa: F401  (the world's constants)
+from .world.scene import CAR_HALF_WIDTH, MAX_STEER, V_TOP, WHEELBASE
 
-__all__ = ["Pose", "SyntheticWorld", "SyntheticSource", "MASKS", "WORLD_OPTIONS", "RECOVERY_SHIFT", "RECOVERY_TURN"]
+__all__ = ["Pose", "SyntheticWorld", "SyntheticSource", "MASKS", "WORLD_OPTIONS", "RECOVERY_SHIFT", "RECOVERY_TURN",
+           "CAR_HALF_WIDTH", "MAX_STEER", "V_TOP", "WHEELBASE"]
 
 WORLD_OPTIONS = ("randomize", "shadows", "lighting", "obstacles", "road_colored_obstacles", "distractors",
                  "curvature", "weave", "bend")

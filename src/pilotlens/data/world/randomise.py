@@ -98,7 +98,7 @@ CLASSIC_STYLE = dict(half=HALF_WIDTH, edge=EDGE_LINE, centre=DASHED, line=LINE_H
                      grain=GRAIN)
 
 
-class Look:
+class Appearance:
     """The random look of drive `seed`: styles of the road, camera, sky, light, shadows and things.
 
     randomize: the randomised look (module docstring) or the classic one. shadows, lighting: the
@@ -117,7 +117,7 @@ class Look:
         if self.randomize:
             self.family = int(rng.integers(len(GRASS)))
             top, low = SKIES[int(rng.integers(len(SKIES)))]
-            self.sky = (np.clip(np.array(top) + rng.normal(0, 10, 3), 0, 255), np.clip(np.array(low) + rng.normal(0, 10, 3), 0, 255))
+            self.sky = tuple(np.clip(np.array(c) + rng.normal(0, 10, 3), 0, 255) for c in (top, low))
             self.hills = np.clip(np.array(HILLS) + rng.normal(0, 25, 3), 0, 255)
             self.trees = np.clip(np.array(TREES) + rng.normal(0, 20, 3), 0, 255)
             self.cam_height = rng.uniform(1.2, 1.9)
@@ -161,8 +161,10 @@ class Look:
         w = smooth((s - b * STYLE_BLOCK) / STYLE_FADE)
         out = {}
         for key in ("half", "edge", "centre", "line", "colour", "shift", "grain"):
-            table = {k: np.asarray(self.block_style(int(k))[key], np.float32) for k in np.unique(np.concatenate([b, b - 1]))}
-            now = np.stack([table[k] for k in b]) if b.size else np.zeros((0,) + np.shape(CLASSIC_STYLE[key]), np.float32)
+            table = {k: np.asarray(self.block_style(int(k))[key], np.float32)
+                     for k in np.unique(np.concatenate([b, b - 1]))}
+            empty = np.zeros((0,) + np.shape(CLASSIC_STYLE[key]), np.float32)
+            now = np.stack([table[k] for k in b]) if b.size else empty
             if key == "centre":                       # a marking style changes where the block starts
                 out[key] = now.astype(np.int64)
                 continue

@@ -18,7 +18,7 @@ import math
 import cv2
 import numpy as np
 
-from .randomise import CENTRE_CODES, DOUBLE_GAP, MAX_PITCH, Look
+from .randomise import CENTRE_CODES, DOUBLE_GAP, MAX_PITCH, Appearance
 from .scene import DASH_LEN, DASH_PERIOD, FOCAL, HORIZON, Pose, Road
 
 HAZE, HAZE_COLOUR = 220.0, (150, 168, 175)   # the air hides 1 - 1/e of what is HAZE m away
@@ -51,7 +51,7 @@ class SyntheticWorld(Road):
             raise ValueError(f"synthetic: size must be at least 8x8 (width, height), got {size}")
         super().__init__(seed, curvature=curvature, weave=weave, bend=bend, fps=fps)
         self.size = (width, height)
-        self.look = Look(seed, randomize=randomize, shadows=shadows, lighting=lighting, obstacles=obstacles,
+        self.look = Appearance(seed, randomize=randomize, shadows=shadows, lighting=lighting, obstacles=obstacles,
                          road_colored_obstacles=road_colored_obstacles, distractors=distractors)
         self.f, self.cx = FOCAL * width, width / 2.0
         self.horizon = HORIZON * height           # the level camera's horizon
