@@ -1,31 +1,88 @@
 """Reproduce the shipped pilots (src/pilotlens/models/weights/*.pt) from the synthetic world.
 
-    python bench/train_shipped.py                 # both: pilotnet.pt and donkey.pt (~10 min of one core)
+    python bench/train_shipped.py                 # both: pilotnet.pt and donkey.pt
     python bench/train_shipped.py pilotnet --out /tmp/pilotnet.pt
     python bench/train_shipped.py --score-only    # score the files as they are
 
-Training: 24 synthetic drives (seeds 101-124, 125 frames each, one in 16), the best epoch chosen by
-validation MSE on two other drives (seeds 201-202); see pilotlens.train.train_shipped. Then the
-saved file is loaded back (for donkey: its float16 weights) and scored on two more drives never used
-for training or selection (seeds 301-302), next to the constant baseline (the training mean angle).
+The recipe (how the files in models/weights/ were made):
+
+* **Data**: TRAIN_SEEDS (100 randomised drives, seeds 1001-1100), 80 frames each, one in 10
+  (0.5 s of driving apart), half of them recovery frames (rendered from the driver's pose shifted
+  up to 1 m sideways and turned up to 0.15 rad, labelled with the steering back): 8,000 frames of
+  160 x 120, the world's randomised look (grass, asphalt, sky, road width, markings, camera height
+  and pitch, lighting, shadows, boxes beside the road) changing from drive to drive and along each.
+* **Selection**: the best epoch by validation angle MSE on VAL_SEEDS (4 other drives, the same mix).
+* **Fit**: `pilotlens.train.train`: Adam at 1e-3 with a cosine decay over 12 epochs (donkey: 6), batches of
+  64, seed 0, brightness and mirror augmentation; Keras (Glorot) initialisation; donkey saved in
+  float16 (its 6656 x 100 dense layer is 2.7 MB in float32), PilotNet in float32 (1 MB).
+* **Score**: the saved file is loaded back and scored on TEST_SEEDS (4 more drives never used for
+  training or selection), next to the constant baseline (the training mean angle).
+
 One CPU thread, seed 0: on the same machine the files come out the same to the bit (the weights
-depend on the CPU's float kernels and the thread count, not only on the seed).
+depend on the CPU's float kernels and the thread count, not only on the seed). Closed-loop driving
+of the result: bench/closed_loop.py.
 """
 from __future__ import annotations
 
 import argparse
 import time
 from pathlib import Path
+from typing import Iterable
 
 import torch
 
+from pilotlens.data.frame import Frame
+from pilotlens.data.synthetic import SyntheticSource
 from pilotlens.models.pilot import WEIGHTS_DIR, Pilot
-from pilotlens.train import (SHIPPED, SHIPPED_TEST, SHIPPED_TRAIN, prediction_error, shipped_drives,
-                             train_shipped)
+from pilotlens.train import TrainResult, prediction_error, train
+
+#: the shipped pilots: zoo architecture, float16 file, epochs (donkey's epochs cost 3x PilotNet's)
+SHIPPED = {
+    "pilotnet": dict(arch="pilotnet", half=False, epochs=12),
+    "donkey": dict(arch="donkey_linear", half=True, epochs=6),
+}
+SIZE = (160, 120)            # the synthetic camera (w, h): donkeycar's native frame; the demo's too
+RECOVERY = 0.5               # share of recovery frames
+#: (seeds, frames per seed, one frame in `step`) of the randomised drives
+TRAIN_SEEDS = (tuple(range(1001, 1101)), 80, 10)       # 8000 frames
+VAL_SEEDS = (tuple(range(201, 205)), 150, 6)           # 600 frames: picks the best epoch
+TEST_SEEDS = (tuple(range(301, 305)), 150, 6)          # 600 frames never used in training or selection
+
+
+def drives(which: tuple, recovery: float = RECOVERY) -> Iterable[Frame]:
+    """The frames of TRAIN_SEEDS, VAL_SEEDS or TEST_SEEDS, drive after drive."""
+    seeds, frames, step = which
+    for seed in seeds:
+        yield from SyntheticSource(seed=seed, frames=frames * step, step=step, size=SIZE, recovery=recovery)
+
+
+def train_shipped(name: str, out: str | Path | None = None, *, progress: bool = True, threads: int | None = 1,
+                  epochs: int | None = None) -> TrainResult:
+    """Train a shipped pilot ("pilotnet" or "donkey") as the files in models/weights/ were made;
+    `out` defaults to that folder's <name>.pt. threads=1 makes it reproducible to the bit."""
+    if name not in SHIPPED:
+        raise ValueError(f"no shipped pilot {name!r}; the shipped pilots are {', '.join(SHIPPED)}")
+    spec = SHIPPED[name]
+    out = Path(out) if out is not None else WEIGHTS_DIR / f"{name}.pt"
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return train(spec["arch"], drives(TRAIN_SEEDS), val_source=drives(VAL_SEEDS),
+                     epochs=epochs or spec["epochs"], lr=1e-3,
+                     schedule="cosine", batch_size=64, seed=0, augment=True, out=out, half=spec["half"],
+                     progress=progress, pilot_kwargs=dict(name=name))
+    finally:
+        torch.set_num_threads(before)
 
 
 def training_mean() -> float:
-    angles = [f.labels["angle"] for f in shipped_drives(SHIPPED_TRAIN)]
+    """The mean angle of the training frames (the constant baseline's prediction)."""
+    seeds, frames, step = TRAIN_SEEDS
+    angles = []
+    for seed in seeds:
+        src = SyntheticSource(seed=seed, size=SIZE, recovery=RECOVERY)
+        angles += [src.world.labels(src.pose(i))["angle"] for i in range(0, frames * step, step)]
     return sum(angles) / len(angles)
 
 
@@ -33,6 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", default=list(SHIPPED), help=f"which: {', '.join(SHIPPED)} (default all)")
     parser.add_argument("--out", help="the file to write (one name only; default the package's weights folder)")
+    parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's, 12 for pilotnet, 6 for donkey)")
     parser.add_argument("--score-only", action="store_true", help="do not train: score the existing files")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args()
@@ -43,17 +101,17 @@ def main() -> None:
         path = Path(args.out) if args.out else WEIGHTS_DIR / f"{name}.pt"
         if not args.score_only:
             start = time.perf_counter()
-            result = train_shipped(name, path, progress=not args.quiet)
+            result = train_shipped(name, path, progress=not args.quiet, epochs=args.epochs)
             for h in result.history:
                 print(f"  epoch {h['epoch']:2d}: train loss {h['train_loss']:.5f}, validation MSE {h['val_mse']:.5f} "
-                      f"MAE {h['val_mae']:.4f} ({h['seconds']:.0f} s)")
+                      f"MAE {h['val_mae']:.4f} ({h['seconds']:.0f} s)", flush=True)
             print(f"{name}: {result} [{time.perf_counter() - start:.0f} s]", flush=True)
         pilot = Pilot.load(path)
-        test = prediction_error(pilot, shipped_drives(SHIPPED_TEST), constant=training_mean())
-        print(f"{name}: test drives (seeds {', '.join(map(str, SHIPPED_TEST[0]))}, {test['n']} frames, file as saved): "
-              f"angle MSE {test['mse']:.5f} MAE {test['mae']:.4f} vs constant baseline MSE {test['baseline_mse']:.5f} "
-              f"MAE {test['baseline_mae']:.4f} ({test['baseline_mse'] / test['mse']:.1f}x lower MSE); "
-              f"{path.stat().st_size / 1e6:.2f} MB", flush=True)
+        test = prediction_error(pilot, drives(TEST_SEEDS), constant=training_mean())
+        print(f"{name}: test drives (seeds {TEST_SEEDS[0][0]}-{TEST_SEEDS[0][-1]}, {test['n']} frames, half recovery, "
+              f"file as saved): angle MSE {test['mse']:.5f} MAE {test['mae']:.4f} vs constant baseline MSE "
+              f"{test['baseline_mse']:.5f} MAE {test['baseline_mae']:.4f} ({test['baseline_mse'] / test['mse']:.1f}x "
+              f"lower MSE); {path.stat().st_size / 1e6:.2f} MB", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
     result = train("pilotnet", open_source("mytub/"), epochs=20, out="mypilot.pt")
     print(result)          # validation MSE / MAE next to the constant-angle baseline
 
-What it does, in order:
+What it does, in order (each step is a small public stage: `build_pilot`, `read_data`,
+`constant_baseline`, `fit_epoch`; `train` runs them and keeps the best epoch). The recipe of the
+shipped pilots is not here: `bench/train_shipped.py` reproduces them.
 
 * **Pilot.** A Pilot is trained as it is (fine-tuning; its model is changed in place). An
   architecture name builds a fresh one with `Pilot.from_arch`, seeing the way that architecture
@@ -49,6 +51,7 @@ What it does, in order:
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import sys
 import time
@@ -65,8 +68,9 @@ from .data.frame import Frame
 from .models import zoo
 from .models.pilot import Pilot
 
-__all__ = ["TrainResult", "train", "prediction_error", "train_shipped", "shipped_drives", "load_frames",
-           "split_blocks", "augment_batch", "default_pilot", "keras_init", "MIRRORED_LABELS"]
+__all__ = ["TrainResult", "TrainData", "train", "prediction_error", "load_frames", "read_data", "build_pilot",
+           "constant_baseline", "fit_epoch", "split_blocks", "augment_batch", "default_pilot", "keras_init",
+           "MIRRORED_LABELS"]
 
 #: labels that change sign when the image is mirrored left-right
 MIRRORED_LABELS = ("angle",)
@@ -307,7 +311,104 @@ def _check_model(pilot: Pilot, labels: Sequence[str], views: np.ndarray) -> None
                          f"({', '.join(labels)}); train fits regression pilots with one output per label")
 
 
-# -- the loop ----------------------------------------------------------------------------------
+# -- the stages ----------------------------------------------------------------------------------
+def _check_request(epochs: int, batch_size: int, lr: float, max_frames: int | None, schedule: str,
+                   out: str | Path | None) -> Path | None:
+    """Refuse impossible settings before any frame is read; return the output path (folder made)."""
+    if epochs < 1 or batch_size < 1 or lr <= 0:
+        raise ValueError(f"need epochs >= 1, batch_size >= 1 and lr > 0; got {epochs}, {batch_size}, {lr}")
+    if max_frames is not None and max_frames < 2:
+        raise ValueError(f"max_frames must be at least 2, got {max_frames}")
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+    path = Path(out) if out is not None else None
+    if path is not None:
+        if path.is_dir():
+            raise ValueError(f"out must be a file path (e.g. mypilot.pt), got the folder {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def build_pilot(pilot_or_arch: Pilot | str, first: Frame, target: str,
+                pilot_kwargs: dict | None = None) -> tuple[Pilot, list[str], int]:
+    """The pilot to train (a given Pilot, or a fresh one of an architecture for `first`'s size), the
+    labels it learns, and the column of `target` among them."""
+    if isinstance(pilot_or_arch, Pilot):
+        if pilot_kwargs:
+            raise ValueError("pilot_kwargs only apply when training from an architecture name")
+        pilot = pilot_or_arch
+    elif isinstance(pilot_or_arch, str):
+        pilot = default_pilot(pilot_or_arch, first.image.shape, **(pilot_kwargs or {}))
+    else:
+        raise TypeError(f"pilot_or_arch must be a Pilot or an architecture name, got {type(pilot_or_arch).__name__}")
+    if len(pilot.outputs) == 1 and pilot.outputs[0] != target:
+        if not isinstance(pilot_or_arch, str):
+            raise ValueError(f"this pilot's one output is named {pilot.outputs[0]!r} but target is {target!r}: "
+                             f"train it on its own label (target={pilot.outputs[0]!r}) or rename its output")
+        pilot.outputs = (target,)     # a fresh single-output pilot learns, and is named after, `target`
+    labels = list(pilot.outputs) if len(pilot.outputs) > 1 else [target]
+    if target not in labels:
+        raise ValueError(f"target {target!r} is not one of the pilot's outputs ({', '.join(labels)})")
+    return pilot, labels, labels.index(target)
+
+
+@dataclass
+class TrainData:
+    """The frames in memory: uint8 views (`Pilot.view`) and labels, for training and validation."""
+
+    train_views: np.ndarray
+    train_y: torch.Tensor
+    val_views: np.ndarray
+    val_y: torch.Tensor
+
+
+def read_data(pilot: Pilot, frames: Iterable[Frame], labels: Sequence[str], generator: torch.Generator, *,
+              val_source: Iterable[Frame] | None = None, val_fraction: float = 0.2, max_frames: int | None = None,
+              progress: bool = False, total: int | None = None) -> TrainData:
+    """Read every frame once; validation is `val_source`, or contiguous blocks held out of `frames`."""
+    needed_by = f"this pilot ({', '.join(labels)})"
+    views, y = load_frames(pilot, frames, labels, max_frames=max_frames, progress=progress,
+                           needed_by=needed_by, total=total)
+    if val_source is not None:
+        val_views, val_y = load_frames(pilot, val_source, labels, max_frames=max_frames, progress=progress,
+                                       desc="reading validation frames", needed_by=needed_by)
+        return TrainData(views, y, val_views, val_y)
+    tr, va = split_blocks(len(views), val_fraction, generator)
+    return TrainData(views[tr.numpy()], y[tr], views[va.numpy()], y[va])
+
+
+def constant_baseline(data: TrainData, column: int) -> tuple[float, float, float]:
+    """(value, validation MSE, validation MAE) of the constant predictor: the training mean of `column`."""
+    constant = float(data.train_y[:, column].double().mean())
+    err = data.val_y[:, column].double() - constant
+    return constant, float((err * err).mean()), float(err.abs().mean())
+
+
+def fit_epoch(pilot: Pilot, data: TrainData, optimizer: torch.optim.Optimizer, generator: torch.Generator, *,
+              batch_size: int, augment: bool, mirror: Sequence[int], scheduler=None, bar=None) -> float:
+    """One pass over the training frames in a fresh random order; the mean training loss."""
+    pilot.model.train()
+    n = len(data.train_views)
+    order = torch.randperm(n, generator=generator)
+    total = 0.0
+    for i in range(0, n, batch_size):
+        idx = order[i:i + batch_size].numpy()
+        xb, yb = data.train_views[idx], data.train_y[idx]
+        if augment:
+            xb, yb = augment_batch(xb, yb, generator, mirror_columns=mirror)
+        loss = _loss(pilot, pilot.forward(pilot.from_view(xb)), yb.to(pilot.device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total += float(loss.detach()) * len(idx)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+    return total / n
+
+
 def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 10, batch_size: int = 64,
           lr: float = 1e-3, val_fraction: float = 0.2, seed: int = 0, augment: bool = True,
           out: str | Path | None = None, target: str = "angle", progress: bool = True,
@@ -330,18 +431,7 @@ def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 
     max_frames: read at most this many frames of `source` (and of `val_source`).
     Returns a TrainResult; `str(result)` is the one-line summary.
     """
-    if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise ValueError(f"need epochs >= 1, batch_size >= 1 and lr > 0; got {epochs}, {batch_size}, {lr}")
-    if max_frames is not None and max_frames < 2:
-        raise ValueError(f"max_frames must be at least 2, got {max_frames}")
-    if schedule not in ("constant", "cosine"):
-        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
-    path = Path(out) if out is not None else None
-    if path is not None:
-        if path.is_dir():
-            raise ValueError(f"out must be a file path (e.g. mypilot.pt), got the folder {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-
+    path = _check_request(epochs, batch_size, lr, max_frames, schedule, out)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
@@ -349,106 +439,59 @@ def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 
         first = next(frames, None)
         if first is None:
             raise ValueError("the source gave no frames to train on")
-        if isinstance(pilot_or_arch, Pilot):
-            if pilot_kwargs:
-                raise ValueError("pilot_kwargs only apply when training from an architecture name")
-            pilot = pilot_or_arch
-        elif isinstance(pilot_or_arch, str):
-            pilot = default_pilot(pilot_or_arch, first.image.shape, **(pilot_kwargs or {}))
-        else:
-            raise TypeError(f"pilot_or_arch must be a Pilot or an architecture name, got {type(pilot_or_arch).__name__}")
-
-        if len(pilot.outputs) == 1 and pilot.outputs[0] != target:
-            if not isinstance(pilot_or_arch, str):
-                raise ValueError(f"this pilot's one output is named {pilot.outputs[0]!r} but target is {target!r}: "
-                                 f"train it on its own label (target={pilot.outputs[0]!r}) or rename its output")
-            pilot.outputs = (target,)     # a fresh single-output pilot learns, and is named after, `target`
-        labels = list(pilot.outputs) if len(pilot.outputs) > 1 else [target]
-        if target not in labels:
-            raise ValueError(f"target {target!r} is not one of the pilot's outputs ({', '.join(labels)})")
-        column = labels.index(target)
-        needed_by = f"this pilot ({', '.join(labels)})"
-
-        def chain():
-            yield first
-            yield from frames
-
-        views, y = load_frames(pilot, chain(), labels, max_frames=max_frames, progress=progress,
-                               needed_by=needed_by, total=_length(source))
-        if val_source is not None:
-            train_views, train_y = views, y
-            val_views, val_y = load_frames(pilot, val_source, labels, max_frames=max_frames, progress=progress,
-                                           desc="reading validation frames", needed_by=needed_by)
-        else:
-            tr, va = split_blocks(len(views), val_fraction, generator)
-            train_views, train_y = views[tr.numpy()], y[tr]
-            val_views, val_y = views[va.numpy()], y[va]
-            del views, y
-        _check_model(pilot, labels, train_views)
-
-        constant = float(train_y[:, column].double().mean())
-        err = val_y[:, column].double() - constant
-        baseline_mse, baseline_mae = float((err * err).mean()), float(err.abs().mean())
-        mirror = [i for i, name in enumerate(labels) if name in MIRRORED_LABELS]
-        device = pilot.device
-        n = len(train_views)
-        steps = math.ceil(n / batch_size)
-        eval_batch = max(batch_size, 128)
-
-        optimizer = torch.optim.Adam(pilot.model.parameters(), lr=lr)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps) \
-            if schedule == "cosine" else None
-        deterministic = (torch.are_deterministic_algorithms_enabled(),
-                         torch.is_deterministic_algorithms_warn_only_enabled())
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        history: list[dict] = []
-        best = (math.inf, math.inf, 0)
-        best_state = None
-        bar = tqdm(total=epochs * steps, desc="training", unit="batch", disable=not progress, file=sys.stderr)
-        try:
-            for epoch in range(1, epochs + 1):
-                start = time.perf_counter()
-                pilot.model.train()
-                order = torch.randperm(n, generator=generator)
-                total = 0.0
-                for i in range(steps):
-                    idx = order[i * batch_size:(i + 1) * batch_size].numpy()
-                    xb, yb = train_views[idx], train_y[idx]
-                    if augment:
-                        xb, yb = augment_batch(xb, yb, generator, mirror_columns=mirror)
-                    x = pilot.from_view(xb)
-                    loss = _loss(pilot, pilot.forward(x), yb.to(device))
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    if scheduler is not None:
-                        scheduler.step()
-                    total += float(loss.detach()) * len(idx)
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch, loss=f"{float(loss.detach()):.4g}")
-                val_mse, val_mae = _evaluate(pilot, val_views, val_y, column, eval_batch)
-                improved = val_mse < best[0]
-                history.append(dict(epoch=epoch, train_loss=total / n, val_mse=val_mse, val_mae=val_mae,
-                                    seconds=time.perf_counter() - start))
-                if improved:
-                    best = (val_mse, val_mae, epoch)
-                    best_state = copy.deepcopy(pilot.model.state_dict())
-                    if path is not None:
-                        pilot.save(path, half=half)
-                if progress:
-                    bar.write(f"epoch {epoch}/{epochs}: train loss {total / n:.5g}, validation {target} MSE "
-                              f"{val_mse:.5g} MAE {val_mae:.4g}{' (best)' if improved else ''}", file=sys.stderr)
-        finally:
-            bar.close()
-            torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
-            pilot.model.eval()
+        pilot, labels, column = build_pilot(pilot_or_arch, first, target, pilot_kwargs)
+        data = read_data(pilot, itertools.chain([first], frames), labels, generator, val_source=val_source,
+                         val_fraction=val_fraction, max_frames=max_frames, progress=progress, total=_length(source))
+        _check_model(pilot, labels, data.train_views)
+        constant, baseline_mse, baseline_mae = constant_baseline(data, column)
+        history, best, best_state = _fit(pilot, data, column, path, epochs=epochs, batch_size=batch_size, lr=lr,
+                                         schedule=schedule, augment=augment, half=half, progress=progress,
+                                         generator=generator, mirror=[i for i, name in enumerate(labels)
+                                                                      if name in MIRRORED_LABELS], target=target)
         if best_state is not None:
             pilot.model.load_state_dict(best_state)
-
     return TrainResult(val_mse=best[0], val_mae=best[1], baseline_mse=baseline_mse, baseline_mae=baseline_mae,
                        epochs_run=len(history), best_epoch=best[2], path=path if best_state is not None else None,
-                       history=history, target=target, n_train=n, n_val=len(val_views), baseline_value=constant,
-                       pilot=pilot)
+                       history=history, target=target, n_train=len(data.train_views), n_val=len(data.val_views),
+                       baseline_value=constant, pilot=pilot)
+
+
+def _fit(pilot: Pilot, data: TrainData, column: int, path: Path | None, *, epochs: int, batch_size: int,
+         lr: float, schedule: str, augment: bool, half: bool, progress: bool, generator: torch.Generator,
+         mirror: Sequence[int], target: str) -> tuple[list[dict], tuple[float, float, int], dict | None]:
+    """The epochs: fit, validate, keep (and save) the best; deterministic algorithms while it runs."""
+    steps = math.ceil(len(data.train_views) / batch_size)
+    optimizer = torch.optim.Adam(pilot.model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps) if schedule == "cosine" else None
+    deterministic = (torch.are_deterministic_algorithms_enabled(),
+                     torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    history: list[dict] = []
+    best: tuple[float, float, int] = (math.inf, math.inf, 0)
+    best_state = None
+    bar = tqdm(total=epochs * steps, desc="training", unit="batch", disable=not progress, file=sys.stderr)
+    try:
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            loss = fit_epoch(pilot, data, optimizer, generator, batch_size=batch_size, augment=augment,
+                             mirror=mirror, scheduler=scheduler, bar=bar)
+            val_mse, val_mae = _evaluate(pilot, data.val_views, data.val_y, column, max(batch_size, 128))
+            improved = val_mse < best[0]
+            history.append(dict(epoch=epoch, train_loss=loss, val_mse=val_mse, val_mae=val_mae,
+                                seconds=time.perf_counter() - start))
+            if improved:
+                best = (val_mse, val_mae, epoch)
+                best_state = copy.deepcopy(pilot.model.state_dict())
+                if path is not None:
+                    pilot.save(path, half=half)
+            if progress:
+                bar.write(f"epoch {epoch}/{epochs}: train loss {loss:.5g}, validation {target} MSE "
+                          f"{val_mse:.5g} MAE {val_mae:.4g}{' (best)' if improved else ''}", file=sys.stderr)
+    finally:
+        bar.close()
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+        pilot.model.eval()
+    return history, best, best_state
 
 
 # -- scoring a trained pilot ------------------------------------------------------------------
@@ -488,53 +531,3 @@ def prediction_error(pilot: Pilot, frames: Iterable[Frame], *, target: str = "an
 
 def _labels_of_all(frames: Sequence[Frame], name: str) -> list[float]:
     return [_labels_of(f, [name], "scoring")[0] for f in frames]
-
-
-# -- the shipped pilots ------------------------------------------------------------------------
-#: how the pilots in models/weights/ were made: `train_shipped(name)` reproduces them
-SHIPPED = {
-    "pilotnet": dict(arch="pilotnet", half=False, epochs=8),
-    "donkey": dict(arch="donkey_linear", half=True, epochs=8),
-}
-SHIPPED_SIZE = (160, 120)      # the synthetic camera (w, h): donkeycar's native frame; the demo's too
-#: (seeds, frames per seed, one frame in `step`) of the synthetic drives (shadows and lighting on,
-#: no obstacles). Many short drives beat a few long ones: with 24 x 125 frames PilotNet's validation
-#: MSE was 0.0010, with 6 x 500 frames (one in 4) 0.0017 (its training loss fell just as low).
-SHIPPED_TRAIN = (tuple(range(101, 125)), 125, 16)      # 3000 frames, 0.8 s of driving apart
-SHIPPED_VAL = ((201, 202), 500, 4)                     # 1000 frames: picks the best epoch
-SHIPPED_TEST = ((301, 302), 500, 4)                    # 1000 frames never used in training or selection
-
-
-def shipped_drives(which: tuple) -> Iterable[Frame]:
-    """The frames of SHIPPED_TRAIN, SHIPPED_VAL or SHIPPED_TEST, drive after drive."""
-    from .data.synthetic import SyntheticSource
-    seeds, frames, step = which
-    for seed in seeds:
-        yield from SyntheticSource(seed=seed, frames=frames * step, step=step, size=SHIPPED_SIZE)
-
-
-def train_shipped(name: str, out: str | Path | None = None, *, progress: bool = True,
-                  threads: int | None = 1) -> TrainResult:
-    """Train a shipped pilot ("pilotnet" or "donkey") on the synthetic world exactly as the files in
-    models/weights/ were made; `out` defaults to that folder's <name>.pt.
-
-    Training on SHIPPED_TRAIN, best epoch by validation MSE on SHIPPED_VAL (other drives), Adam at
-    1e-3 with a cosine decay, batches of 64, seed 0, brightness and mirror augmentation; donkey saved
-    in float16 (its 6656 x 100 dense layer is 2.7 MB in float32), PilotNet in float32 (1 MB).
-    threads=1 (the default) makes the result reproducible to the bit on one machine (float sums
-    depend on the thread count and the CPU's kernels); the caller's thread setting is restored.
-    """
-    from .models.pilot import WEIGHTS_DIR
-    if name not in SHIPPED:
-        raise ValueError(f"no shipped pilot {name!r}; the shipped pilots are {', '.join(SHIPPED)}")
-    spec = SHIPPED[name]
-    out = Path(out) if out is not None else WEIGHTS_DIR / f"{name}.pt"
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        return train(spec["arch"], shipped_drives(SHIPPED_TRAIN), val_source=shipped_drives(SHIPPED_VAL),
-                     epochs=spec["epochs"], lr=1e-3, schedule="cosine", batch_size=64, seed=0, augment=True,
-                     out=out, half=spec["half"], progress=progress, pilot_kwargs=dict(name=name))
-    finally:
-        torch.set_num_threads(before)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pilotlens.data import Frame, open_source
 from pilotlens.data.synthetic import Pose, SyntheticSource, SyntheticWorld
 
-PLAIN = dict(shadows=False, lighting=False, obstacles=False)
+PLAIN = dict(randomize=False, shadows=False, lighting=False, obstacles=False)   # the classic look
 WORLDS: dict = {}                                # worlds kept between hypothesis examples
 
 
@@ -140,8 +140,8 @@ def test_obstacles_mask_only_with_obstacles():
 
 
 def test_road_colored_obstacles_wear_the_road_colour():
-    w = SyntheticWorld(seed=8, road_colored_obstacles=True, shadows=False, lighting=False)
-    coloured = SyntheticWorld(seed=8, obstacles=True, shadows=False, lighting=False)
+    w = SyntheticWorld(seed=8, road_colored_obstacles=True, **PLAIN)
+    coloured = SyntheticWorld(seed=8, obstacles=True, shadows=False, lighting=False, randomize=False)
     for world, grey in ((w, True), (coloured, False)):
         pixels = np.concatenate([img[m["obstacles"]] for img, _, m in (world.render(i) for i in range(0, 400, 20))])
         spread = pixels.astype(int).max(1) - pixels.astype(int).min(1)      # how far from grey
@@ -150,7 +150,7 @@ def test_road_colored_obstacles_wear_the_road_colour():
 
 def test_effects_change_the_picture_not_the_labels_or_masks():
     base = SyntheticWorld(seed=9, **PLAIN)
-    lit = SyntheticWorld(seed=9, lighting=True, shadows=True)
+    lit = SyntheticWorld(seed=9, randomize=False, lighting=True, shadows=True)
     means = [lit.render(i)[0].mean() for i in range(0, 4000, 400)]
     assert max(means) - min(means) > 15                           # lighting changes along the drive
     i0, l0, m0 = base.render(120)
@@ -163,7 +163,7 @@ def test_other_sizes(size):
     img, labels, masks = SyntheticWorld(seed=1, size=size, obstacles=True).render(5)
     assert img.shape == (size[1], size[0], 3) and img.dtype == np.uint8
     assert set(labels) == {"angle", "throttle"}
-    assert set(masks) == {"road", "lane_markings", "obstacles"}
+    assert set(masks) == {"road", "lane_markings", "obstacles", "distractors"}
     assert all(m.shape == (size[1], size[0]) and m.dtype == bool for m in masks.values())
     assert masks["road"].any() and masks["lane_markings"].any()
 
@@ -177,7 +177,8 @@ def test_any_pose_renders_consistently(s, offset, heading, bend):
     assert img.shape == (48, 64, 3) and -1.0 <= labels["angle"] <= 1.0
     assert not (masks["lane_markings"] & ~masks["road"]).any()
     assert not (masks["obstacles"] & masks["road"]).any()
-    assert not masks["road"][: int(0.4 * 48)].any()               # nothing on the road above the horizon
+    assert not masks["road"][: int(w.horizon_at(s))].any()        # nothing on the road above the horizon
+    assert masks["road"][int(w.horizon_at(s)) + 1:].any() or abs(heading) > 0.2
 
 
 def test_source_yields_the_selection_with_labels_and_masks():
@@ -217,3 +218,40 @@ def test_source_knows_every_world_option():
 
     params = inspect.signature(SyntheticWorld.__init__).parameters.values()
     assert set(WORLD_OPTIONS) == {p.name for p in params if p.kind is p.KEYWORD_ONLY} - {"fps"}
+
+
+def test_recovery_frames_are_shifted_and_steer_back_toward_the_centre():
+    """Straight road, no weaving: the centre line lies at lateral x = -(offset + d tan(heading)) a
+    look-ahead d ahead (to first order), so the label steers toward it: sign(angle) = sign(x)."""
+    from pilotlens.data.synthetic import RECOVERY_SHIFT, RECOVERY_TURN
+
+    src = SyntheticSource(seed=3, frames=400, recovery=True, curvature=0.0, weave=0.0, size=(64, 48))
+    poses = [src.pose(i) for i in range(400)]
+    offsets = np.array([p.offset for p in poses])
+    headings = np.array([p.heading for p in poses])
+    assert np.abs(offsets).max() <= RECOVERY_SHIFT and np.abs(headings).max() <= RECOVERY_TURN
+    assert (offsets > 0.5).any() and (offsets < -0.5).any() and (np.abs(headings) > 0.1).any()
+    checked = 0
+    for frame in src:
+        pose = poses[frame.index]
+        look = 3.0 + 0.5 * frame.labels["throttle"] * 20.0
+        x = -(pose.offset + look * np.tan(pose.heading))
+        if abs(x) > 0.2:
+            assert np.sign(frame.labels["angle"]) == np.sign(x)
+            checked += 1
+        if frame.index < 3:                                       # the image is the view from that pose
+            assert np.array_equal(frame.image, src.world.render(pose)[0])
+    assert checked > 200
+
+
+def test_recovery_share_and_driver_frames_unchanged():
+    plain = SyntheticSource(seed=4, frames=300)
+    half = SyntheticSource(seed=4, frames=300, recovery=0.5)
+    moved = [half.pose(i) != plain.pose(i) for i in range(300)]
+    assert 0.35 < np.mean(moved) < 0.65
+    assert half.pose(0) == half.pose(0)                          # seeded per frame
+    for i in np.flatnonzero(~np.array(moved))[:3]:
+        assert half.pose(i) == plain.world.pose(i)
+    for bad in (1.5, -0.1, "often"):
+        with pytest.raises(ValueError, match="recovery must be"):
+            SyntheticSource(recovery=bad)
