@@ -18,7 +18,8 @@ import torch
 from pilotlens.data import open_source
 from pilotlens.data.synthetic import SyntheticSource
 from pilotlens.models.pilot import Pilot
-from pilotlens.pipeline import Look, movie
+from pilotlens.pipeline import movie
+from pilotlens.render.look import Look
 from pilotlens.render import open_sink
 
 

@@ -6,7 +6,7 @@ from PIL import Image
 
 from pilotlens.cli import build_parser, main
 
-VERBS = ["demo", "movie", "explain", "grid", "layers", "train", "evaluate"]
+VERBS = ["demo", "movie", "explain", "grid", "layers", "train", "evaluate", "import", "view", "drive"]
 
 
 @pytest.mark.parametrize("verb", VERBS)

@@ -278,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_import_verb(sub)
     from .view import add_verb as add_view_verb
     add_view_verb(sub)
+    from .drive import add_verb as add_drive_verb
+    add_drive_verb(sub)
 
     p = sub.add_parser("methods", help="list the explanation methods and their options", description="list the methods")
     p.set_defaults(fn=cmd_methods)

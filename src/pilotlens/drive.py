@@ -166,7 +166,7 @@ class DriveReplay(Source):
 
 
 # -- the CLI verb ---------------------------------------------------------------------------------
-EXAMPLE = """examples:
+EXAMPLE = """example:
   pilotlens drive --model pilotnet --seed 901
   pilotlens drive --model donkey --seed 905 --frames 600 --out drive.mp4 --method visual_backprop"""
 
@@ -189,10 +189,13 @@ def add_verb(sub) -> None:
 
 
 def cmd_drive(args) -> None:
-    from .cli import load_pilot      # after the hardening merge: pilotlens.models.open_pilot
+    from .models import open_pilot
+    from .pipeline import check_movie_output
     if args.method and not args.out:
         raise ValueError("--method needs --out (the video to explain)")
-    pilot = load_pilot(args.model)
+    if args.out:
+        check_movie_output(args.out)     # before the drive, not after it
+    pilot = open_pilot(args.model)
     result = drive(pilot, seed=args.seed, frames=args.frames, out=args.out,
                    methods=tuple(args.method or ("visual_backprop",)), progress=not args.quiet)
     print(f"{args.model}: {result}")
