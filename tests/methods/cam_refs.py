@@ -31,5 +31,7 @@ def steering_callables(sides: list[int], index: int = 0):
 
 
 def mixed_threshold(output: torch.Tensor, index: int = 0) -> float:
-    """A threshold that puts the batch's images on different sides (the median |angle|)."""
-    return float(output[:, index].detach().abs().median())
+    """A threshold that puts the batch's images on different sides: halfway between the two smallest |angle|,
+    so that no image sits on the boundary (where float rounding of a differently batched pass could move it)."""
+    small = output[:, index].detach().abs().sort().values
+    return float(small[:2].mean())
