@@ -67,7 +67,7 @@ class GradientCAM(Explainer):
     def is_signed(self) -> bool:
         return bool(self.options["signed"])
 
-    def layer_map(self, act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    def layer_map(self, act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:  # B x h x w, signed
         raise NotImplementedError
 
     def attribute(self, x, target, hooks):

@@ -11,43 +11,46 @@ and the target's gradient G = dS/dA; the template (cam_template.GradientCAM) app
 """
 from __future__ import annotations
 
-import torch
-
 from .base import register
 from .cam_template import GradientCAM, safe_divide
 
 
-@register
-class GradCAMPlusPlus(GradientCAM):
-    name = "grad_cam_pp"
-
-    def layer_map(self, act, grad):
-        g2 = grad * grad
-        alpha = safe_divide(g2, 2 * g2 + act.sum(dim=(2, 3), keepdim=True) * g2 * grad)
-        weights = (alpha * grad.clamp(min=0)).sum(dim=(2, 3), keepdim=True)
-        return (weights * act).sum(dim=1)
+def grad_cam_map(act, grad):
+    return (grad.mean(dim=(2, 3), keepdim=True) * act).sum(dim=1)
 
 
-@register
-class XGradCAM(GradientCAM):
-    name = "x_grad_cam"
-
-    def layer_map(self, act, grad):
-        weights = safe_divide((grad * act).sum(dim=(2, 3), keepdim=True), act.sum(dim=(2, 3), keepdim=True))
-        return (weights * act).sum(dim=1)
+def grad_cam_pp_map(act, grad):
+    g2 = grad * grad
+    alpha = safe_divide(g2, 2 * g2 + act.sum(dim=(2, 3), keepdim=True) * g2 * grad)
+    weights = (alpha * grad.clamp(min=0)).sum(dim=(2, 3), keepdim=True)
+    return (weights * act).sum(dim=1)
 
 
-@register
-class HiResCAM(GradientCAM):
-    name = "hires_cam"
-
-    def layer_map(self, act, grad):
-        return (grad * act).sum(dim=1)
+def x_grad_cam_map(act, grad):
+    weights = safe_divide((grad * act).sum(dim=(2, 3), keepdim=True), act.sum(dim=(2, 3), keepdim=True))
+    return (weights * act).sum(dim=1)
 
 
-@register
-class LayerCAM(GradientCAM):
-    name = "layer_cam"
+def hires_cam_map(act, grad):
+    return (grad * act).sum(dim=1)
 
-    def layer_map(self, act, grad):
-        return (grad.clamp(min=0) * act).sum(dim=1)
+
+def layer_cam_map(act, grad):
+    return (grad.clamp(min=0) * act).sum(dim=1)
+
+
+#: the signed layer-resolution maps, by method name (multi-layer fusion combines any of them)
+LAYER_MAPS = {"grad_cam": grad_cam_map, "grad_cam_pp": grad_cam_pp_map, "x_grad_cam": x_grad_cam_map,
+              "hires_cam": hires_cam_map, "layer_cam": layer_cam_map}
+
+
+def _method(method_name: str, cls_name: str):
+    cls = type(cls_name, (GradientCAM,), {"name": method_name, "__doc__": f"{method_name}: see the module docstring.",
+                                          "layer_map": staticmethod(LAYER_MAPS[method_name])})
+    return register(cls)
+
+
+GradCAMPlusPlus = _method("grad_cam_pp", "GradCAMPlusPlus")
+XGradCAM = _method("x_grad_cam", "XGradCAM")
+HiResCAM = _method("hires_cam", "HiResCAM")
+LayerCAM = _method("layer_cam", "LayerCAM")
