@@ -104,3 +104,18 @@ def test_bad_options_are_named(method, option):
     model, _ = build("nested", batch=1)
     with pytest.raises(ValueError, match=next(iter(option))):
         pilotlens.explainer(model, method, **option)
+
+
+@pytest.mark.parametrize("method", ["score_cam", "is_cam"])
+def test_dead_channels_share_one_pass_and_still_match_torchcam(method):
+    model, x = build("gap", batch=3)
+    with torch.no_grad():
+        model[3].bias[:5] = -100.0   # channels 0-4 of the ReLU after it are dead for every image
+    LAYERS["gap_relu"] = "4"
+    try:
+        cols = explained_columns("gap", model, x)
+        ref = _torchcam(method, model, x, "gap_relu", class_idx=cols)
+    finally:
+        del LAYERS["gap_relu"]
+    sal = pilotlens.explain(model, x, method, layer="4", **_options(method))
+    assert_rel_close(sal.raw, ref)

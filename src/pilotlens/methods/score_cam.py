@@ -8,7 +8,8 @@ S(x_k) - S(x), with the target frozen on the clean output; raw = ReLU(sum_k w_k 
   uses the same noise for every image, so an image's map does not depend on its batch).
 - is_cam averages it over `samples` scaled masks c_s M_k * x with c_s = sum_{j<=s} j / samples (torchcam's
   integration path).
-The masked inputs of every image and channel go through the model `batch_size` at a time.
+The masked inputs of every image and channel go through the model `batch_size` at a time; a flat channel
+(a dead ReLU's: its mask and masked image are all zero) costs one shared pass of the zero image.
 """
 from __future__ import annotations
 
@@ -43,9 +44,18 @@ class ScoreCAM(Explainer):
             masks = minmax(act, (2, 3)).reshape(B * C, *act.shape[2:])
             variants = self.variants(x, C)
             rise = torch.zeros(B * C, dtype=x.dtype, device=x.device)
+            todo = torch.arange(B * C, device=x.device)
+            if all(noise is None for _, noise in variants):
+                # a flat channel's mask is all zero and so is its masked image, whatever the image: one pass for all
+                flat = masks.flatten(1).amax(dim=1) == 0
+                if flat.any():
+                    dead, rows = todo[flat], todo[flat] // C
+                    zero_out = self.forward(torch.zeros_like(x[:1])).expand(len(dead), -1)
+                    rise[dead] = len(variants) * (score(fixed.select(rows), zero_out) - clean[rows])
+                    todo = todo[~flat]
             step = int(self.options["batch_size"])
-            for start in range(0, B * C, step):
-                jobs = torch.arange(start, min(start + step, B * C), device=x.device)
+            for start in range(0, len(todo), step):
+                jobs = todo[start:start + step]
                 rows, channels = jobs // C, jobs % C
                 up = upsample(masks[jobs], size)
                 images, chunk_target = x[rows], fixed.select(rows)
