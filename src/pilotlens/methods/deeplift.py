@@ -33,10 +33,17 @@ def _local_gradient(module: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> t
     return g
 
 
+def _fallback(module, x, grad, small, rescaled):
+    """The plain gradient where the input barely moved (|x - x_ref| < 1e-10), the rescaled one elsewhere."""
+    if not small.any():  # the usual case: no second pass through the module
+        return rescaled
+    return torch.where(small, _local_gradient(module, x, grad), rescaled)
+
+
 def _rescale(module, x, y, grad):
     dx, dy = _delta(x), _delta(y)
     small = dx.abs() < EPS
-    return torch.where(small, _local_gradient(module, x, grad), grad * dy / torch.where(small, 1.0, dx))
+    return _fallback(module, x, grad, small, grad * dy / torch.where(small, 1.0, dx))
 
 
 def _maxpool(module, x, y, grad):
@@ -50,7 +57,7 @@ def _maxpool(module, x, y, grad):
     back = torch.cat(2 * [back[0] + back[1]])
     dx = _delta(x)
     small = dx.abs() < EPS
-    return torch.where(small, _local_gradient(module, x, grad), back / torch.where(small, 1.0, dx))
+    return _fallback(module, x, grad, small, back / torch.where(small, 1.0, dx))
 
 
 class _Multiplier(torch.autograd.Function):
