@@ -132,3 +132,13 @@ def test_lrp_refuses_layers_it_has_no_rule_for_and_names_bad_options():
         pilotlens.explainer(small, "lrp", rule="alpha2beta1")
     with pytest.raises(ValueError, match="zbox"):
         pilotlens.explainer(small, "lrp", first="z")
+
+
+def test_an_input_normalisation_layer_passes_relevance_unchanged():
+    # PilotNet's Affine(x / 127.5 - 1) before the first conv: relevance is a share of the score, so x gets the
+    # first conv's input relevance as it is (the gradient would scale it by 1/127.5)
+    from pilotlens.models.zoo import Affine
+    model, x = _small()
+    with_norm = nn.Sequential(Affine(0.5, -0.25), *model).eval()
+    raw = pilotlens.explain(with_norm, x, "lrp", target=0, rule="epsilon", epsilon=EPS).raw
+    assert_rel_close(raw, pilotlens.explain(model, x * 0.5 - 0.25, "lrp", target=0, rule="epsilon", epsilon=EPS).raw)

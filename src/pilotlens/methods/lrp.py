@@ -7,7 +7,8 @@ output z sends R_in = a * W'^T (R_out / (z' + eps * sign(z'))), z' = W' a + b, w
   epsilon: W (eps = `epsilon`);   gamma: W + gamma * max(W, 0);   zplus (alpha1-beta0): max(W, 0)
 (bias kept, as captum; gamma and zplus stabilise with 1e-9). Pools and batch norm use the epsilon rule with
 the layer itself (a max pool gives all to its arg-max, an average pool shares in proportion); activations and
-dropout pass relevance through unchanged. `rule="composite"` uses, as the literature recommends, `first` for
+dropout (any other layer that keeps the shape, such as PilotNet's input normalisation) pass relevance through
+unchanged. `rule="composite"` uses, as the literature recommends, `first` for
 the first layer (zbox: z^B with the input's bounds `low`/`high`, each image's min/max by default; wsquare: w^2;
 flat; same: the layer's own rule), gamma for the other convolutions and epsilon for linear layers.
 raw = relevance summed over the input's channels. Signed.
@@ -171,9 +172,9 @@ class LRP(Explainer):
         for _, module in leaf_modules(self.model):
             if isinstance(module, WEIGHTED + POOLS):
                 hooks.forward(module, relevance_hook)
-            elif isinstance(module, PASS):
-                hooks.forward_pre(module, lambda _m, args: (args[0].clone(),) + tuple(args[1:]))
-                hooks.forward(module, lambda _m, args, out: _PassThrough.apply(args[0], out.detach()))
+            else:  # activations, dropout, an input normalisation: what keeps the shape passes relevance on
+                hooks.forward_pre(module, _clone_input)
+                hooks.forward(module, _pass_if_same_shape)
         xi = x.detach().requires_grad_(True)
         output = self.forward(xi)
         fixed = self.fixed_target(target, output)
@@ -181,6 +182,18 @@ class LRP(Explainer):
         (ds,) = torch.autograd.grad(score(fixed, out_leaf).sum(), out_leaf)
         (R,) = torch.autograd.grad(output, xi, output.detach() * ds)
         return R.sum(dim=1), output.detach()
+
+
+def _clone_input(_module, args):
+    if args and isinstance(args[0], torch.Tensor):  # an in-place activation must change a copy, not its input
+        return (args[0].clone(),) + tuple(args[1:])
+    return None
+
+
+def _pass_if_same_shape(_module, args, out):
+    if args and isinstance(args[0], torch.Tensor) and isinstance(out, torch.Tensor) and out.shape == args[0].shape:
+        return _PassThrough.apply(args[0], out.detach())
+    return None  # a reshape (Flatten): the gradient already passes the relevance as it is
 
 
 def _bound(value, reduce):
