@@ -73,7 +73,8 @@ def _zbox_rule(module, low, high):
             x = a.detach().requires_grad_(True)
             lo = low(a).expand_as(a).clone().requires_grad_(True)
             hi = high(a).expand_as(a).clone().requires_grad_(True)
-            z = _apply(module, x, w, None) - _apply(module, lo, w.clamp(min=0), None) - _apply(module, hi, w.clamp(max=0), None)
+            z = (_apply(module, x, w, None) - _apply(module, lo, w.clamp(min=0), None)
+                 - _apply(module, hi, w.clamp(max=0), None))
             gx, gl, gh = torch.autograd.grad(z, (x, lo, hi), _ratio(z, R, TINY))
         return x.detach() * gx + lo.detach() * gl + hi.detach() * gh
     return rule
