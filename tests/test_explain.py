@@ -1,17 +1,20 @@
 """Properties every method shares: batches, flat inputs, clear errors, the registry."""
 import pytest
 import torch
-from conftest import build
+from conftest import CASES, build
 
 import pilotlens
 
 ALL = pilotlens.methods()
 FAST_OPTIONS = {"occlusion": {"window": 12, "stride": 8}, "integrated_gradients": {"steps": 4},
-                "smoothgrad": {"samples": 3}}
+                "smoothgrad": {"samples": 3}, "ss_cam": {"samples": 2}, "is_cam": {"samples": 2},
+                "rise": {"masks": 40}}
+# one masked forward pass per channel (or mask) and image: the small nested model keeps these fast
+_NESTED = {"score_cam", "ss_cam", "is_cam", "ablation_cam", "rise"}
 
 
 def _case_for(method):
-    return "gap" if method == "cam" else "pilotnet"
+    return "gap" if method == "cam" else "nested" if method in _NESTED else "pilotnet"
 
 
 @pytest.mark.parametrize("method", ALL)
@@ -30,7 +33,7 @@ def test_maps_of_a_batch_equal_maps_of_each_image_alone(method):
 @pytest.mark.parametrize("method", ALL)
 def test_flat_input_never_gives_nan(method):
     model, _ = build(_case_for(method), batch=2)
-    x = torch.full((2, 3, *((32, 40) if method == "cam" else (66, 200))), 0.5)
+    x = torch.full((2, *CASES[_case_for(method)][1]), 0.5)
     sal = pilotlens.explain(model, x, method, **FAST_OPTIONS.get(method, {}))
     assert torch.isfinite(sal.maps).all() and torch.isfinite(sal.raw).all()
 

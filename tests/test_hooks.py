@@ -31,7 +31,7 @@ def _same(a, b):
 def test_after_a_call_nothing_remains_and_nothing_changed(method):
     model, x = build(_case_for(method), batch=2)
     model.train()                       # a model left in training mode stays there
-    model[0].weight.requires_grad_(False)  # and a frozen layer stays frozen
+    next(model.parameters()).requires_grad_(False)  # and a frozen layer stays frozen
     before = _snapshot(model)
     pilotlens.explain(model, x, method, **FAST_OPTIONS.get(method, {}))
     assert _hook_count(model) == 0

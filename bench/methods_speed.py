@@ -1,0 +1,137 @@
+"""What every pilotlens method costs on the shipped PilotNet, as a multiple of the plain forward pass, and
+Score-CAM against torchcam's ScoreCAM making the same map; all measured in one run.
+
+    nice python bench/methods_speed.py                 # batch 32, ~10 min on a shared 2-core machine
+    nice python bench/methods_speed.py --quick         # fewer rounds, cheaper options for the sampled methods
+
+Each round times every method once (in an order that rotates from round to round), each right after a plain
+forward pass (`torch.no_grad()`, model(x)); a method's figure is the median over rounds of its time divided by
+that forward's time. Absolute times on a shared machine are noise; the ratios much less so. The sampled
+methods (ss_cam, is_cam, rise) cost in proportion to their samples / masks: the options used are printed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+
+import pilotlens
+from pilotlens.models.pilot import Pilot
+
+warnings.filterwarnings("ignore")
+
+#: the issue's targets (ratio to the forward pass at batch 32)
+GRADIENT_CAMS = ("grad_cam", "grad_cam_pp", "x_grad_cam", "hires_cam", "layer_cam")
+TARGET_GRADIENT_CAM = 1.2
+
+
+def frames_batch(pilot: Pilot, batch: int) -> torch.Tensor:
+    from pilotlens.data import open_source
+    frames = list(open_source("synthetic", seed=7, frames=batch))
+    return pilot.prepare(frames)
+
+
+def options(quick: bool) -> dict[str, dict]:
+    few = quick
+    return {"ss_cam": {"samples": 2 if few else 10}, "is_cam": {"samples": 2 if few else 10},
+            "rise": {"masks": 100 if few else 1000}, "occlusion": {}, "integrated_gradients": {},
+            "smoothgrad": {}}
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=5, help="rounds for the fast methods (the costly ones run 1-2)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--methods", default="", help="comma-separated subset")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    pilot = Pilot.load("pilotnet")
+    model = pilot.model.eval()
+    x = frames_batch(pilot, args.batch)
+    opts = options(args.quick)
+    names = [m for m in pilotlens.methods() if m != "cam"]  # cam needs a global-average-pool head; PilotNet has none
+    if args.methods:
+        names = [m for m in names if m in args.methods.split(",")]
+    explainers = {m: pilotlens.explainer(model, m, **opts.get(m, {})) for m in names}
+
+    def forward():
+        with torch.no_grad():
+            model(x)
+
+    for _ in range(3):
+        forward()
+    cheap = [m for m in names if m not in ("score_cam", "ss_cam", "is_cam", "ablation_cam", "rise", "occlusion",
+                                           "integrated_gradients", "smoothgrad")]
+    ratios: dict[str, list[float]] = {m: [] for m in names}
+    for m in names:   # warm-up: first calls trace layers and fill caches
+        if m in cheap:
+            explainers[m](x)
+    for r in range(args.rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for m in order:
+            if m not in cheap and r >= (1 if args.quick else 2):
+                continue
+            f = timed(forward)
+            ratios[m].append(timed(lambda: explainers[m](x)) / f)
+
+    print(f"pilotlens methods on the shipped PilotNet, batch {args.batch}, {args.threads} thread(s), "
+          f"torch {torch.__version__}, {os.cpu_count()} CPUs (shared machine: run under nice)")
+    print(f"{'method':22s} {'x forward':>10s}  rounds  options")
+    for m in names:
+        flag = ""
+        if m in GRADIENT_CAMS:
+            flag = "  ok (<= 1.2)" if statistics.median(ratios[m]) <= TARGET_GRADIENT_CAM else "  ABOVE 1.2"
+        print(f"{m:22s} {statistics.median(ratios[m]):10.2f}  {len(ratios[m]):6d}  {opts.get(m, {}) or ''}{flag}")
+
+    if args.methods and "score_cam" not in args.methods.split(","):
+        return
+    try:
+        from torchcam.methods import ScoreCAM as TorchcamScoreCAM
+    except Exception as exc:  # noqa: BLE001
+        print(f"torchcam not available ({exc}); Score-CAM comparison skipped")
+        return
+    # the last conv's ReLU: Score-CAM weights non-negative activations (on the pre-ReLU conv the trained pilot's
+    # map is all zero for output 0, which would compare nothing)
+    layer_name, layer = pilotlens.find_layer(model, "features.relu5")
+    ours = pilotlens.explainer(model, "score_cam", layer=layer_name)
+
+    def theirs():
+        with TorchcamScoreCAM(model, layer, batch_size=32, input_shape=tuple(x.shape[1:])) as ex, torch.no_grad():
+            model(x)
+            cams = ex(class_idx=[0] * x.shape[0], normalized=False)[0]
+        return torch.nn.functional.interpolate(cams[:, None], size=x.shape[2:], mode="bilinear",
+                                               align_corners=False)[:, 0]
+
+    rounds = 1 if args.quick else 2
+    t_ours, t_theirs = [], []
+    for r in range(rounds):
+        f = timed(forward)
+        start = time.perf_counter()
+        mine = ours(x, target=0).raw
+        t_ours.append((time.perf_counter() - start) / f)
+        f = timed(forward)
+        start = time.perf_counter()
+        ref = theirs()
+        t_theirs.append((time.perf_counter() - start) / f)
+    scale = ref.abs().max().item() or 1.0
+    print(f"\nScore-CAM at {layer_name}, output 0, batch {args.batch}: pilotlens {statistics.median(t_ours):.1f}x "
+          f"forward (batch_size {ours.options['batch_size']}), torchcam {statistics.median(t_theirs):.1f}x "
+          f"(batch_size 32): torchcam / pilotlens = {statistics.median(t_theirs) / statistics.median(t_ours):.2f}; "
+          f"largest map difference {((mine - ref).abs().max().item() / scale):.1e} of the map's scale")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
