@@ -291,7 +291,7 @@ def cmd_methods(args) -> None:
     from .methods.options import describe_options
     for name in sorted(REGISTRY):
         cls = REGISTRY[name]
-        kind = ("layer, " if cls.uses_layer else "") + ("signed, " if cls.signed else "")
+        kind = ("layer, " if cls.uses_layer else "") + ("signed, " if cls.signed else "") + ("costly, " if cls.costly else "")
         print(f"{name:22s} {kind}{describe_options(cls.defaults, cls.option_types)}")
 
 

@@ -135,11 +135,14 @@ def resolve_methods(specs: MethodLike | Iterable[MethodLike] | Mapping[str, Meth
     return methods
 
 
-def applicable_methods(model: nn.Module, x: torch.Tensor, target: TargetSpec = None) -> list[str]:
+def applicable_methods(model: nn.Module, x: torch.Tensor, target: TargetSpec = None,
+                       costly: bool = False) -> list[str]:
     """The registered methods that explain this model: each is tried on the first image of x, and
-    those that cannot (no global-average-pool head for cam, no conv layer, ...) are left out."""
+    those that cannot (no global-average-pool head for cam, no conv layer, ...) are left out. Costly
+    methods (occlusion, Score-CAM, RISE, ...: `Explainer.costly`) only with `costly=True`."""
     names = []
-    for name in sorted(set(REGISTRY) - {RANDOM}):   # the baseline is added last by resolve_methods
+    candidates = {n for n, cls in REGISTRY.items() if costly or not cls.costly} - {RANDOM}
+    for name in sorted(candidates):   # the baseline is added last by resolve_methods
         try:
             resolve_method(name)(model, x[:1], target, 0)
         except (ValueError, TypeError, RuntimeError, NotImplementedError):

@@ -16,6 +16,7 @@ from .cam_template import safe_divide
 @register
 class AblationCAM(Explainer):
     name = "ablation_cam"
+    costly = True   # many forward or backward passes per image
     uses_layer = True
     defaults = {"batch_size": 64, "signed": False}
 

@@ -45,6 +45,8 @@ class Explainer:
     name = ""
     uses_layer = False   # True for methods that read a conv layer (grad_cam, cam, activation, ...)
     signed = False       # True when the raw map's sign means something (evidence for vs against)
+    costly = False       # True for methods that pay tens to thousands of passes per image (left out of
+                         # `evaluate`'s default set; named with --method they run as any other)
     defaults: dict[str, Any] = {}
     # the types an option takes, where its default does not say (several types, or None allowed)
     option_types: dict[str, tuple[type, ...]] = {}
@@ -53,6 +55,8 @@ class Explainer:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
         if layer is not None and not self.uses_layer:
+            if "layers" in self.defaults:
+                raise ValueError(f"{self.name} takes layers=[...] (several layers), not layer=")
             raise ValueError(f"{self.name} attributes to the input and takes no layer")
         self.model = model
         self.options = check_options(self.name, self.defaults, self.option_types, options)

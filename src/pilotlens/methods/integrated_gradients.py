@@ -28,6 +28,7 @@ def quadrature(steps: int, rule: str) -> tuple[list[float], list[float]]:
 @register
 class IntegratedGradients(Explainer):
     name = "integrated_gradients"
+    costly = True   # many forward or backward passes per image
     signed = True
     defaults = {"steps": 50, "baseline": 0.0, "rule": "gausslegendre"}
     option_types = {"baseline": (float, torch.Tensor)}

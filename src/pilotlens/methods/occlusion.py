@@ -34,6 +34,7 @@ def window_boxes(size: tuple[int, int], window: tuple[int, int], stride: tuple[i
 @register
 class Occlusion(Explainer):
     name = "occlusion"
+    costly = True   # many forward or backward passes per image
     signed = True   # occluding may raise the score as well as lower it
     defaults = {"window": 15, "stride": None, "baseline": 0.0, "batch_size": 64}
     option_types = {"window": (int, tuple, list), "stride": (int, tuple, list, type(None)), "baseline": (float, torch.Tensor)}

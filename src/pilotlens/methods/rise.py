@@ -35,6 +35,7 @@ def rise_masks(n: int, cells: int, p: float, size: tuple[int, int], seed: int, d
 @register
 class RISE(Explainer):
     name = "rise"
+    costly = True   # many forward or backward passes per image
     defaults = {"masks": 1000, "cells": 8, "p": 0.5, "seed": 0, "batch_size": 64, "baseline": 0.0, "center": False}
 
     def check_options(self):

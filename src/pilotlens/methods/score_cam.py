@@ -23,6 +23,7 @@ from .cam_template import minmax
 @register
 class ScoreCAM(Explainer):
     name = "score_cam"
+    costly = True   # many forward or backward passes per image
     uses_layer = True
     defaults = {"batch_size": 64}
 

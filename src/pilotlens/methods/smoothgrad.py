@@ -12,6 +12,7 @@ from .base import Explainer, register
 @register
 class SmoothGrad(Explainer):
     name = "smoothgrad"
+    costly = True   # many forward or backward passes per image
     defaults = {"samples": 25, "noise": 0.15, "seed": 0}
 
     def check_options(self):

@@ -70,7 +70,9 @@ def parse_method(spec: str | MethodSpec, options: Mapping[str, Any] | None = Non
     given = {**dict(options or {}), **_split_options(rest, spec)}
     chosen = given.pop("layer", None)
     if chosen is not None and not cls.uses_layer:
-        raise ValueError(f"method {spec!r}: {name} attributes to the input and takes no layer")
+        what = "takes layers=[...] (several layers), not layer=" if "layers" in cls.defaults else \
+            "attributes to the input and takes no layer"
+        raise ValueError(f"method {spec!r}: {name} {what}")
     if chosen is None and cls.uses_layer:
         chosen = layer
     from .options import check_options
