@@ -122,7 +122,8 @@ def test_evaluate_source_scores_every_method_that_applies(tmp_path, capsys):
     report = evaluate_source(pilot, source, metrics=["deletion"], out_dir=tmp_path, max_frames=2, progress=False,
                              options={"deletion": {"steps": 4}})
     assert report.images == 2 and report.methods[-1] == "random"
-    assert {"gradient", "grad_cam", "visual_backprop", "occlusion"} <= set(report.methods)
+    assert {"gradient", "grad_cam", "visual_backprop", "layer_cam", "lrp"} <= set(report.methods)
+    assert not {"occlusion", "score_cam", "rise"} & set(report.methods)   # costly: only when named
     assert "cam" not in report.methods  # no global-average-pool head: CAM does not apply
     out = capsys.readouterr()
     assert "| gradient |" in out.out and "results.csv" in out.out and "first 2 frames" in out.err

@@ -36,14 +36,15 @@ class KerasConv2d(nn.Conv2d):
         super().__init__(*args, padding=0, **kwargs)
         self.same = same
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        # the convolution with any weights (nn.Conv2d's hook for it): relevance rules (LRP) reuse it
         if self.same:
             (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
             top, bottom = same_pads(x.shape[-2], kh, sh, dh)
             left, right = same_pads(x.shape[-1], kw, sw, dw)
             self.padding = (top, left)
             x = F.pad(x, (left, right, top, bottom))
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return F.conv2d(x, weight, bias, self.stride, 0, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", keras padding='same'" if self.same else "")
