@@ -94,6 +94,22 @@ def last_conv(model: nn.Module) -> tuple[str, nn.Module]:
     return convs[-1]
 
 
+def find_layers(model: nn.Module, specs, method: str) -> list[tuple[str, nn.Module]]:
+    """Several layers for a method that reads many (hypercolumns, fusion): None -> every Conv2d in
+    registration order; a comma-separated string or a list of specs -> each found by `find_layer`."""
+    if isinstance(specs, str):
+        specs = [s.strip() for s in specs.split(",") if s.strip()]
+    if specs is None:
+        chosen = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+        if not chosen:
+            raise LayerNotFound(f"{method} needs conv layers and the model has none; pass layers=[...]")
+        return chosen
+    chosen = [find_layer(model, s) for s in specs]
+    if not chosen:
+        raise ValueError(f"{method}: layers is empty")
+    return chosen
+
+
 def find_layer(model: nn.Module, spec: LayerSpec, input_shape: tuple[int, ...] | None = None) -> tuple[str, nn.Module]:
     """Resolve a layer spec to (name, module).
 

@@ -22,13 +22,19 @@ from __future__ import annotations
 import torch
 
 
-def _pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _checked(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two maps (or batches of maps) as B x H x W tensors of one shape, or a clear error."""
     if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
         raise TypeError("maps must be torch tensors B x H x W")
     if a.dim() == 2:
         a, b = a[None], b[None]
     if a.shape != b.shape or a.dim() != 3:
         raise ValueError(f"maps must be two B x H x W tensors of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    return a, b
+
+
+def _pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    a, b = _checked(a, b)
     return a.detach().double(), b.detach().to(a.device).double()
 
 
@@ -69,12 +75,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5,
     """Mean SSIM of each pair of maps (B x H x W each, values in [0, data_range]) -> (B,)."""
     from pytorch_msssim import ssim as _ssim
 
-    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
-        raise TypeError("maps must be torch tensors B x H x W")
-    if a.dim() == 2:
-        a, b = a[None], b[None]
-    if a.shape != b.shape or a.dim() != 3:
-        raise ValueError(f"maps must be two B x H x W tensors of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = _checked(a, b)
     dtype = torch.float64 if a.dtype == torch.float64 else torch.float32
     x, y = a.detach().to(dtype)[:, None], b.detach().to(device=a.device, dtype=dtype)[:, None]
     size = min(int(window), a.shape[1], a.shape[2])

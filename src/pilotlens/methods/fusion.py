@@ -13,9 +13,8 @@ min-max normalised per image ((m - min) / (max - min + 1e-8)), resized bilinearl
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from ..layers import find_layer
+from ..layers import find_layers
 from ..targets import score
 from .base import Explainer, register, upsample
 from .cam_template import capture_layers, minmax
@@ -35,17 +34,7 @@ class LayerFusion(Explainer):
             raise ValueError(f"fusion: unknown base {self.options['base']!r}; bases: {', '.join(LAYER_MAPS)}")
         if self.options["combine"] not in COMBINE:
             raise ValueError(f"fusion: unknown combine {self.options['combine']!r}; use {' or '.join(COMBINE)}")
-        specs = self.options["layers"]
-        if isinstance(specs, str):
-            specs = [s.strip() for s in specs.split(",") if s.strip()]
-        if specs is None:
-            self.chosen = [(n, m) for n, m in self.model.named_modules() if isinstance(m, nn.Conv2d)]
-            if not self.chosen:
-                raise ValueError("fusion needs conv layers and the model has none; pass layers=[...]")
-        else:
-            self.chosen = [find_layer(self.model, s) for s in specs]
-            if not self.chosen:
-                raise ValueError("fusion: layers is empty")
+        self.chosen = find_layers(self.model, self.options["layers"], "fusion")
         self.layer_name = ",".join(n for n, _ in self.chosen)
 
     def attribute(self, x, target, hooks):

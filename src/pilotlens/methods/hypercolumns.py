@@ -4,10 +4,9 @@ layer is active. `layers` defaults to every Conv2d."""
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ..hooks import keep_first
-from ..layers import find_layer
+from ..layers import find_layers
 from ..saliency import normalize
 from .base import Explainer, register, upsample
 
@@ -16,16 +15,10 @@ from .base import Explainer, register, upsample
 class Hypercolumns(Explainer):
     name = "hypercolumns"
     defaults = {"layers": None}
-    option_types = {"layers": (list, tuple, type(None))}
+    option_types = {"layers": (list, tuple, str, type(None))}
 
     def check_options(self):
-        specs = self.options["layers"]
-        if specs is None:
-            self.chosen = [(n, m) for n, m in self.model.named_modules() if isinstance(m, nn.Conv2d)]
-            if not self.chosen:
-                raise ValueError("hypercolumns needs conv layers and the model has none; pass layers=[...]")
-        else:
-            self.chosen = [find_layer(self.model, s) for s in specs]
+        self.chosen = find_layers(self.model, self.options["layers"], "hypercolumns")
         self.layer_name = ",".join(n for n, _ in self.chosen)
 
     def attribute(self, x, target, hooks):
