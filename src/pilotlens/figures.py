@@ -12,7 +12,9 @@ from .models.pilot import Pilot
 from .outputs import check_output_dir
 from .pipeline import batches
 from .render import grid, save_image
+from .render.legend import legend
 from .render.look import Look, frame_title
+from .render.panels import _scaled
 
 
 def _output_name(frame: Frame, used: set[str]) -> str:
@@ -60,14 +62,21 @@ def grid_figure(pilots: Mapping[str, Pilot], frames: Sequence[Frame], methods: S
     if not frames:
         raise ValueError("no readable image to put in the grid")
     look = look or Look()
-    columns: list[list[np.ndarray]] = [[f.image for f in frames]]
-    titles = ["input"]
+    scale = look.scale_for(frames[0].image.shape[1])
+    images = [_scaled(f.image, scale) for f in frames]      # drawn at the output's size: sharp maps and text
+    columns: list[list[np.ndarray]] = [images]
+    titles, legends = ["input"], [None]
     for model_name, pilot in pilots.items():
         with FrameExplainer(pilot, methods, layer, target, options) as explain:
             result = explain(list(frames))
         for label in result.maps:
-            columns.append([look.draw(f.image, result.maps[label][i], result.signed[label]) for i, f in enumerate(frames)])
+            signed = result.signed[label]
+            columns.append([look.draw(image, result.maps[label][i], signed) for i, image in enumerate(images)])
             titles.append(label if len(pilots) == 1 else (model_name if len(methods) == 1 else f"{model_name}: {label}"))
+            legends.append(legend(images[0].shape[1], look.colormap, signed, scale) if look.legend else None)
     rows = [[col[i] for col in columns] for i in range(len(frames))]
-    scale = look.scale_for(frames[0].image.shape[1])
-    return grid(rows, row_titles=[frame_title(f) for f in frames], col_titles=titles, scale=scale)
+    row_titles = [frame_title(f) for f in frames]
+    if look.legend:
+        rows.append(legends)
+        row_titles.append("")
+    return grid(rows, row_titles=row_titles, col_titles=titles, scale=1, text_scale=scale)

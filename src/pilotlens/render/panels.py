@@ -97,7 +97,8 @@ def grid(rows: Sequence[Sequence[np.ndarray | None]], row_titles: Sequence[str] 
     """A table of images (e.g. inputs x methods), column titles above and row titles on the left (text
     sized for `text_scale`, by default `scale`).
 
-    Every cell gets the size of the largest (scaled) image, the image at its top-left; None is an empty cell.
+    Every cell is as wide as the widest (scaled) image and as tall as the tallest of its row, the image
+    at its top-left; None is an empty cell (a row of legends under a row of frames stays thin).
     """
     ts = scale if text_scale is None else text_scale
     if len(rows) == 0 or any(len(r) == 0 for r in rows):
@@ -113,19 +114,19 @@ def grid(rows: Sequence[Sequence[np.ndarray | None]], row_titles: Sequence[str] 
     present = [c for r in cells for c in r if c is not None]
     if not present:
         raise ValueError("grid() needs at least one image")
-    ch = max(c.shape[0] for c in present)
     cw = max(c.shape[1] for c in present)
+    heights = [max((c.shape[0] for c in r if c is not None), default=1) for r in cells]
 
     body = np.vstack([np.hstack([np.zeros((ch, cw, 3), np.uint8) if c is None else _pad(c, ch, cw) for c in r])
-                      for r in cells])
+                      for r, ch in zip(cells, heights)])
     if col_titles is not None:
         bar = np.hstack([_label(t, title_height(ts), cw, ts) for t in col_titles])
         body = np.vstack([bar, body])
     if row_titles is not None:
         lw = max(_text_width(t, ts) for t in row_titles) + 8
-        top = body.shape[0] - ch * len(rows)
+        top = body.shape[0] - sum(heights)
         left = [_label("", top, lw, ts)] if top else []
-        left += [_label(t, ch, lw, ts, center=False) for t in row_titles]
+        left += [_label(t, ch, lw, ts, center=False) for t, ch in zip(row_titles, heights)]
         body = np.hstack([np.vstack(left), body])
     return body
 
