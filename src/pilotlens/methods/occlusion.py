@@ -33,7 +33,8 @@ def window_boxes(size: tuple[int, int], window: tuple[int, int], stride: tuple[i
         raise ValueError(f"occlusion: window {h}x{w} is larger than the input {H}x{W}")
     ys = [i * sh for i in range(math.ceil((H - h) / sh) + 1)]
     xs = [j * sw for j in range(math.ceil((W - w) / sw) + 1)]
-    return [(y, min(y + h, H), x, min(x + w, W)) for y in ys for x in xs]
+    # a stride longer than the window can put the last position past the edge: captum's mask is empty there
+    return [(y, min(y + h, H), x, min(x + w, W)) for y in ys for x in xs if y < H and x < W]
 
 
 #: values a chunk of incremental jobs may hold at once in its largest tensor (32 MB of float32)
@@ -99,7 +100,7 @@ class Occlusion(Explainer):
                     for rows, cols, sign in ((t, l, 1.0), (t, r, -1.0), (b, l, -1.0), (b, r, 1.0)):
                         total.index_put_((img, rows, cols), sign * drop, accumulate=True)
             total, count = total.cumsum(1).cumsum(2)[:, :H, :W], count.cumsum(0).cumsum(1)[:H, :W]
-        return (total / count).to(x.dtype), output
+        return (total / count.clamp(min=1)).to(x.dtype), output  # 0 where no window reaches (stride > window)
 
 
 def _occluded(x, img, boxes, baseline):
