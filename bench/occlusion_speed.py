@@ -43,6 +43,10 @@ class SmallVGG(nn.Module):
             layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, classes))
+        for m in self.modules():  # He init: with torch's default the signal fades over ten layers, and an
+            if isinstance(m, (nn.Conv2d, nn.Linear)):  # occluded window then changes the score by float noise
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.uniform_(m.bias, -0.1, 0.1)
 
     def forward(self, x):
         return self.head(self.features(x))
@@ -102,7 +106,7 @@ def measure(c: OcclusionCase, rounds: int, full: bool) -> dict:
     fwd = statistics.median(forward_ms(c) for _ in range(5))
     captum_s: dict[int, list[float]] = {p: [] for p in PER_EVAL}
     our_s, full_s, speedups = [], [], []
-    best = None
+    best, refs = None, {}
     for r in range(rounds):
         t0 = time.perf_counter()
         mine = ours(c)
@@ -112,6 +116,7 @@ def measure(c: OcclusionCase, rounds: int, full: bool) -> dict:
             t0 = time.perf_counter()
             ref = captum_map(c, p)
             captum_s[p].append(time.perf_counter() - t0)
+            refs.setdefault(p, ref)
         best = min((p for p in PER_EVAL if captum_s[p]), key=lambda p: statistics.median(captum_s[p]))
         speedups.append(captum_s[best][-1] / t_ours)
         if full and r == 0:
@@ -120,7 +125,9 @@ def measure(c: OcclusionCase, rounds: int, full: bool) -> dict:
             full_s.append(time.perf_counter() - t0)
             full_diff = float((plain - mine).abs().max() / mine.abs().max())
     scale = float(ref.abs().max())
-    return {"case": c, "forward_ms": fwd, "ours_s": statistics.median(our_s), "best": best,
+    # captum against itself at other perturbations_per_eval: the float-rounding floor of the comparison
+    floor = max(float((a - ref).abs().max()) for a in refs.values()) / scale
+    return {"floor": floor, "case": c, "forward_ms": fwd, "ours_s": statistics.median(our_s), "best": best,
             "captum_s": {p: statistics.median(v) for p, v in captum_s.items() if v},
             "speedup": statistics.median(speedups), "speedups": speedups,
             "diff": float((mine - ref).abs().max()) / scale, "full_s": statistics.median(full_s) if full_s else None,
@@ -144,18 +151,19 @@ def report(results: list[dict], threads: int) -> list[str]:
                      f"(tried {captum})")
         lines.append(f"  speedup vs captum's best: {r['speedup']:.1f}x (median of {len(r['speedups'])} rounds: "
                      f"{', '.join(f'{v:.1f}' for v in r['speedups'])}); Δmap max|ours - captum| / max|captum| "
-                     f"= {r['diff']:.0e}  target ≥ 5x: {'met' if r['speedup'] >= 5 else 'MISSED'}")
+                     f"= {r['diff']:.0e} (captum vs itself at other perturbations_per_eval: {r['floor']:.0e})")
+        lines.append(f"  target ≥ 5x captum: {'met' if r['speedup'] >= 5 else 'MISSED'}")
     return lines
 
 
 def markdown(rows: list[tuple[int, dict]]) -> str:
-    out = ["| model, windows | threads | pilotlens s | captum s (best perturbations_per_eval) | speedup | Δmap |",
-           "|---|---:|---:|---:|---:|---:|"]
+    out = ["| model, windows | threads | pilotlens s | captum s (best perturbations_per_eval) | speedup | Δmap | "
+           "captum vs itself |", "|---|---:|---:|---:|---:|---:|---:|"]
     for threads, r in rows:
         c = r["case"]
         out.append(f"| {c.name}, {'/'.join(map(str, c.windows))} px, batch {c.x.shape[0]} | {threads} | "
                    f"{r['ours_s']:.2f} | {r['captum_s'][r['best']]:.2f} ({r['best']}) | {r['speedup']:.1f}× | "
-                   f"{r['diff']:.0e} |")
+                   f"{r['diff']:.0e} | {r['floor']:.0e} |")
     return "\n".join(out)
 
 

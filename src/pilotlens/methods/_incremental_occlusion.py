@@ -83,8 +83,10 @@ def _geometry(m: nn.Module) -> Geometry | None:
             padding = (0, 0) if m.padding == "valid" else tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
         else:
             padding = _two(m.padding)
-        w, b, stride, groups = m.weight, m.bias, _two(m.stride), m.groups
-        return Geometry(lambda t: F.conv2d(t, w, b, stride, 0, dilation, groups), kernel, stride, padding, dilation, 0.0)
+        stride, groups = _two(m.stride), m.groups
+        # the weights are read at each call: a layer whose parameters are replaced stays right
+        return Geometry(lambda t: F.conv2d(t, m.weight, m.bias, stride, 0, dilation, groups), kernel, stride,
+                        padding, dilation, 0.0)
     if type(m) is nn.MaxPool2d and not m.ceil_mode and not m.return_indices:
         k, s, d = _two(m.kernel_size), _two(m.stride if m.stride is not None else m.kernel_size), _two(m.dilation)
         return Geometry(lambda t: F.max_pool2d(t, k, s, 0, d), k, s, _two(m.padding), d, -math.inf)
@@ -196,17 +198,25 @@ class Incremental:
 
     def __init__(self, plan: Plan, x: torch.Tensor):
         self.plan, self.x = plan, x
-        self.inputs: list[torch.Tensor] = []    # clean input of each step (padded for a conv or pool)
-        self.outputs: list[torch.Tensor] = []   # clean output of each step
-        t = x
+        # one image at a time: oneDNN may pick another algorithm for another batch size, and each image's
+        # map must not depend on the batch it came in
+        per_image = [self._clean(plan, x[i:i + 1]) for i in range(x.shape[0])]
+        self.inputs = [torch.cat(a) for a in zip(*(p[0] for p in per_image))]   # each step's clean input
+        self.outputs = [torch.cat(a) for a in zip(*(p[1] for p in per_image))]  # ... and clean output
+
+    @staticmethod
+    def _clean(plan: Plan, t: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Each step's input (padded for a conv or pool) and output, for the image(s) t."""
+        inputs, outputs = [], []
         for step in plan.steps:
             if step.geometry is not None:
-                self.inputs.append(step.geometry.pad(t))
-                t = step.geometry.run(self.inputs[-1])
+                inputs.append(step.geometry.pad(t))
+                t = step.geometry.run(inputs[-1])
             else:
-                self.inputs.append(t)
+                inputs.append(t)
                 t = step.fn(t.clone())  # a copy: an in-place activation must not change the stored input
-            self.outputs.append(t)
+            outputs.append(t)
+        return inputs, outputs
 
     def layout(self, boxes: torch.Tensor) -> list[tuple[int, int]]:
         """For windows `boxes` (n x 4: top, bottom, left, right): the fixed patch size at each step that runs
@@ -237,8 +247,9 @@ class Incremental:
 
     def forward(self, img: torch.Tensor, boxes: torch.Tensor, window: tuple[int, int], baseline: torch.Tensor,
                 sizes: list[tuple[int, int]]):
-        """The model's output for each x[img[n]] occluded by boxes[n] = (top, bottom, left, right): every box
-        is at most `window` in size and `sizes` is layout() of a set of boxes that includes these."""
+        """The model's output for each x[img[n]] occluded by boxes[n] = (top, bottom, left, right), and which
+        jobs occlude nothing (the box already holds the baseline). Every box is at most `window` in size and
+        `sizes` is layout() of a set of boxes that includes these."""
         (H, W), (h, w) = self.x.shape[-2:], window
         lo_r, hi_r, lo_c, hi_c = boxes.unbind(1)
         top, left = lo_r.clamp(max=H - h), lo_c.clamp(max=W - w)
@@ -247,6 +258,9 @@ class Incremental:
         cols = torch.arange(w, device=top.device)[None, :] + left[:, None]
         hole = (((rows >= lo_r[:, None]) & (rows < hi_r[:, None]))[:, :, None]
                 & ((cols >= lo_c[:, None]) & (cols < hi_c[:, None]))[:, None, :]).unsqueeze(1)
+        # a window whose pixels already equal the baseline changes nothing: its score is the clean one, exactly
+        # (the patch arithmetic would give it back only to float rounding)
+        unchanged = ((patch == baseline) | ~hole).flatten(1).all(dim=1)
         patch = torch.where(hole, baseline, patch)
         for k, (p_h, p_w) in enumerate(sizes):
             step = self.plan.steps[k]
@@ -263,4 +277,4 @@ class Incremental:
         # splice into the clean activation where the incremental steps stop; the rest runs in full
         done = len(sizes)
         clean = self.outputs[done - 1] if done else self.x
-        return self.plan.run_from(done - 1, _paste(clean[img], patch, top, left))
+        return self.plan.run_from(done - 1, _paste(clean[img], patch, top, left)), unchanged

@@ -87,15 +87,23 @@ class Occlusion(Explainer):
                     step = max(int(self.options["batch_size"]), INCREMENTAL_BUDGET // incremental.job_size(sizes))
                 else:
                     step = int(self.options["batch_size"])
+                # incremental chunks hold one image's windows: the same chunks as for the image alone, so a
+                # batch gives each image the same map, to the bit, as that image alone
+                per_image = incremental is not None or len(boxes) >= step
                 images = torch.arange(B, device=x.device).repeat_interleave(len(boxes))
                 all_boxes = boxes.repeat(B, 1)
-                for start in range(0, len(images), step):
-                    img, box = images[start:start + step], all_boxes[start:start + step]
+                starts = ([i * len(boxes) + s for i in range(B) for s in range(0, len(boxes), step)] if per_image
+                          else range(0, len(images), step))
+                for start in starts:
+                    end = min(start + step, (start // len(boxes) + 1) * len(boxes)) if per_image else start + step
+                    img, box = images[start:end], all_boxes[start:end]
                     if incremental is not None:
-                        out = incremental.forward(img, box, window, baseline, sizes)
+                        out, unchanged = incremental.forward(img, box, window, baseline, sizes)
                     else:
-                        out = self.model(_occluded(x, img, box, baseline))
+                        out, unchanged = self.model(_occluded(x, img, box, baseline)), None
                     drop = (clean[img] - score(fixed.select(img), model_output(out))).double()
+                    if unchanged is not None:
+                        drop = drop.masked_fill(unchanged, 0.0)
                     t, b, l, r = box.unbind(1)
                     for rows, cols, sign in ((t, l, 1.0), (t, r, -1.0), (b, l, -1.0), (b, r, 1.0)):
                         total.index_put_((img, rows, cols), sign * drop, accumulate=True)
