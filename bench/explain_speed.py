@@ -40,8 +40,7 @@ warnings.filterwarnings("ignore")  # captum warns that the input did not require
 
 try:
     import captum
-    from captum.attr import (GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel,
-                             Occlusion, Saliency)
+    from captum.attr import GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Saliency
     CAPTUM = f"captum {captum.__version__}"
 except Exception as exc:  # noqa: BLE001 - any import failure means "not available"
     captum, CAPTUM = None, f"captum not available ({type(exc).__name__}: {exc})"
@@ -159,7 +158,7 @@ def pilotlens_cases(b: Bench, x: torch.Tensor) -> tuple[list[Case], list[str]]:
 def captum_cases(b: Bench, x: torch.Tensor) -> list[Case]:
     if captum is None:
         return []
-    model, (C, H, W) = b.model, b.shape
+    model, (H, W) = b.model, b.shape[1:]
     layer = dict(model.named_modules())[b.layer]
     saliency, guided, ig = Saliency(model), GuidedBackprop(model), IntegratedGradients(model)
     gradcam = LayerGradCam(model, layer)
