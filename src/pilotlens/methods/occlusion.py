@@ -2,7 +2,8 @@
 
 Windows of each size slide with a stride (the last one clipped at the edge, as captum), filled with
 the baseline; raw at a pixel = mean over every window covering it of score(x) - score(x occluded).
-`batch_size` occluded images go through the model at once.
+Full passes run `batch_size` occluded images at once; incremental chunks hold at least that many windows
+of one image (more where the patches are small, up to INCREMENTAL_BUDGET values in the largest tensor).
 
 By default the early layers run incrementally (methods/_incremental_occlusion.py): on the patch each
 window changes, spliced into the clean activations; a model it cannot read runs full passes
