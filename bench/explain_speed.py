@@ -1,8 +1,9 @@
 """How fast each pilotlens method is, as a ratio to the model's plain forward pass, next to captum and torchcam.
 
-    python bench/explain_speed.py                      # PilotNet and DonkeyLinear, batch 1 and 32 (~3 min)
-    python bench/explain_speed.py --quick              # fewer repeats (< 1 min)
-    python bench/explain_speed.py --batch 32 --threads 1 --models pilotnet --repeats 30
+    python bench/explain_speed.py                      # shipped PilotNet and donkey, batch 32, 1 and 2 threads,
+                                                       # then occlusion against captum (~15 min)
+    python bench/explain_speed.py --quick              # fewer repeats, one occlusion round
+    python bench/explain_speed.py --threads 1 --models pilotnet --repeats 30 --occlusion-rounds 0
 
 Every timing is taken in one run, on the same model, batch and machine, and turned into a ratio to the
 plain forward pass (`torch.no_grad()`, model(x)) measured right before it: absolute times on a shared
@@ -33,14 +34,13 @@ import torch.nn.functional as F
 from torch import nn
 
 import pilotlens
-from pilotlens.models.zoo import Affine, DonkeyLinear, PilotNet
+from pilotlens.models.zoo import Affine, PilotNet
 
 warnings.filterwarnings("ignore")  # captum warns that the input did not require grad; that is expected
 
 try:
     import captum
-    from captum.attr import (GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel,
-                             Occlusion, Saliency)
+    from captum.attr import GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Saliency
     CAPTUM = f"captum {captum.__version__}"
 except Exception as exc:  # noqa: BLE001 - any import failure means "not available"
     captum, CAPTUM = None, f"captum not available ({type(exc).__name__}: {exc})"
@@ -55,8 +55,8 @@ except Exception as exc:  # noqa: BLE001
 
 LIBRARIES = ("captum", "torchcam")
 #: the issue's targets: PilotNet, batch 32, ratio to the forward pass
-TARGETS = {"visual_backprop": 1.1, "grad_cam": 1.1, "gradient": 2.2}
-IG_STEPS, SMOOTHGRAD_SAMPLES, SMOOTHGRAD_NOISE, OCCLUSION_BATCH = 16, 8, 0.15, 64
+TARGETS = {"visual_backprop": 1.1, "grad_cam": 1.1, "gradient": 2.2, "guided_backprop": 2.2}
+IG_STEPS, SMOOTHGRAD_SAMPLES, SMOOTHGRAD_NOISE = 16, 8, 0.15
 
 
 # -- the models ----------------------------------------------------------------------------------
@@ -92,9 +92,15 @@ class PilotNetGAP(nn.Module):
         return self.fc(self.flatten(self.pool(self.features(self.normalize(x)))))
 
 
+def shipped(name: str) -> nn.Module:
+    """A shipped pilot's model (trained weights; Pilot.load("pilotnet") / ("donkey"))."""
+    from pilotlens.models.pilot import Pilot
+    return Pilot.load(name).model.eval()
+
+
 MODELS = {
-    "pilotnet": lambda: Bench("PilotNet", PilotNet().eval(), (3, 66, 200), 255.0, "features.conv5"),
-    "donkey": lambda: Bench("DonkeyLinear", DonkeyLinear().eval(), (3, 120, 160), 1.0, "features.conv5"),
+    "pilotnet": lambda: Bench("PilotNet", shipped("pilotnet"), (3, 66, 200), 255.0, "features.conv5"),
+    "donkey": lambda: Bench("DonkeyLinear", shipped("donkey"), (3, 120, 160), 1.0, "features.conv5"),
     "pilotnet_gap": lambda: Bench("PilotNet-GAP", PilotNetGAP().eval(), (3, 66, 200), 255.0, "features.conv5",
                                   cam_layer="features.relu5", fc="fc"),
 }
@@ -128,20 +134,11 @@ class Case:
     last: torch.Tensor | None = None     # the maps of the last timed call
 
 
-def occlusion_window(shape) -> tuple[tuple[int, int], tuple[int, int]]:
-    """A moderate window: a third of the height by a fifth of the width, stride = window (15 windows)."""
-    _, H, W = shape
-    window = (H // 3, W // 5)
-    return window, window
-
-
 def pilotlens_cases(b: Bench, x: torch.Tensor) -> tuple[list[Case], list[str]]:
-    window, stride = occlusion_window(b.shape)
     specs = [
         ("visual_backprop", {}, False), ("grad_cam", {}, False), ("gradient", {}, False),
         ("guided_backprop", {}, False), ("activation", {}, False), ("cam", {}, False),
         ("integrated_gradients", {"steps": IG_STEPS}, True),
-        ("occlusion", {"window": window, "stride": stride, "batch_size": OCCLUSION_BATCH}, True),
         ("smoothgrad", {"samples": SMOOTHGRAD_SAMPLES, "noise": SMOOTHGRAD_NOISE}, True),
     ]
     cases, skipped = [], []
@@ -161,13 +158,11 @@ def pilotlens_cases(b: Bench, x: torch.Tensor) -> tuple[list[Case], list[str]]:
 def captum_cases(b: Bench, x: torch.Tensor) -> list[Case]:
     if captum is None:
         return []
-    model, (C, H, W) = b.model, b.shape
+    model, (H, W) = b.model, b.shape[1:]
     layer = dict(model.named_modules())[b.layer]
     saliency, guided, ig = Saliency(model), GuidedBackprop(model), IntegratedGradients(model)
-    gradcam, occlusion = LayerGradCam(model, layer), Occlusion(model)
+    gradcam = LayerGradCam(model, layer)
     smooth = NoiseTunnel(Saliency(model))
-    (wh, ww), (sh, sw) = occlusion_window(b.shape)
-    per_eval = max(1, OCCLUSION_BATCH // x.shape[0])  # the same images per forward as pilotlens's batch_size
     return [
         Case("gradient", "captum", lambda: minmax(saliency.attribute(x, target=0, abs=True).amax(dim=1)),
              label="Saliency(abs=True), max over channels, min-max"),
@@ -180,10 +175,6 @@ def captum_cases(b: Bench, x: torch.Tensor) -> list[Case]:
         Case("integrated_gradients", "captum",
              lambda: minmax(ig.attribute(x, baselines=0.0, target=0, n_steps=IG_STEPS).sum(dim=1)), True,
              label=f"IntegratedGradients(n_steps={IG_STEPS}, gausslegendre), sum over channels, min-max"),
-        Case("occlusion", "captum",
-             lambda: minmax(occlusion.attribute(x, sliding_window_shapes=(C, wh, ww), strides=(C, sh, sw),
-                                                baselines=0.0, target=0, perturbations_per_eval=per_eval)[:, 0]),
-             True, label=f"Occlusion(window {wh}x{ww}, stride {sh}x{sw}, perturbations_per_eval=64 // B), min-max"),
         Case("smoothgrad", "captum",
              lambda: minmax(smooth.attribute(x, nt_type="smoothgrad", nt_samples=SMOOTHGRAD_SAMPLES,
                                              stdevs=SMOOTHGRAD_NOISE * b.pixel_range, target=0, abs=True).amax(dim=1)),
@@ -342,7 +333,7 @@ def markdown_table(table: list[dict]) -> str:
 
 
 def target_lines(name: str, batch: int, table: list[dict]) -> list[str]:
-    if name != "PilotNet" or batch != 32:
+    if name not in ("PilotNet", "DonkeyLinear") or batch != 32:
         return []
     out = []
     for row in table:
@@ -386,21 +377,24 @@ def warn_contention() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 32], help="batch sizes (default 1 32)")
+    p.add_argument("--batch", type=int, nargs="+", default=[32], help="batch sizes (default 32)")
     p.add_argument("--repeats", type=int, default=None, help="most rounds for the fast methods (default 25; quick 6)")
     p.add_argument("--slow-repeats", type=int, default=None, help="most rounds for the slow section (default 3; quick 1)")
     p.add_argument("--seconds", type=float, default=None,
-                   help="time budget of the whole run (default 150; quick 28): each model and batch gets its "
-                        "share and stops adding rounds when it is spent (at least 3 fast rounds, 1 slow round)")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
+                   help="time budget of the method tables per thread count (default 150; quick 28): each model "
+                        "and batch gets its share and stops adding rounds when it is spent (at least 3 fast "
+                        "rounds, 1 slow round)")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                   help="torch.set_num_threads, each in turn (default 1 2)")
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=["pilotnet", "donkey"],
                    help="pilotnet_gap (PilotNet's convs + global average pool + linear) is where cam runs")
-    p.add_argument("--no-slow", action="store_true", help="skip integrated gradients, occlusion and smoothgrad")
+    p.add_argument("--no-slow", action="store_true", help="skip integrated gradients and smoothgrad")
+    p.add_argument("--occlusion-rounds", type=int, default=3,
+                   help="rounds of the occlusion section (0 skips it; it takes minutes: captum's full passes)")
+    p.add_argument("--occlusion-batch", type=int, default=1, help="images per occlusion call (default 1)")
     p.add_argument("--quick", action="store_true",
-                   help="fewer rounds, slow section only at the smallest batch: a smoke run in under a minute")
+                   help="fewer rounds, slow section only at the smallest batch, one occlusion round: a smoke run")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     fast_rounds = args.repeats or (6 if args.quick else 25)
     slow_rounds = args.slow_repeats or (1 if args.quick else 3)
     seconds = args.seconds or (28.0 if args.quick else 150.0)
@@ -411,42 +405,52 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"pilotlens explain speed — {machine()}")
     print(f"references: {CAPTUM}; {TORCHCAM}")
-    print(f"at most {fast_rounds} rounds (fast), {0 if args.no_slow else slow_rounds} (slow), {seconds:.0f} s budget; "
-          f"load average at start: {load()}")
+    print(f"threads {args.threads}; at most {fast_rounds} rounds (fast), {0 if args.no_slow else slow_rounds} (slow), "
+          f"{seconds:.0f} s budget per thread count; load average at start: {load()}")
     print("ratios are to the plain forward pass timed next to each call; [p25–p75] across rounds\n")
-    warn_contention()
 
     results, legend = [], {}
-    for b in benches(args.models):
-        for batch in args.batch:
-            x = b.batch(batch)
-            forward = Case("forward", "forward", lambda m=b.model, x=x: _forward(m, x))
-            ours, skipped = pilotlens_cases(b, x)
-            cases = ours + captum_cases(b, x) + torchcam_cases(b, x)
-            if args.no_slow or (args.quick and batch != min(args.batch)):
-                cases = [c for c in cases if not c.slow]
-            fast, slow = [c for c in cases if not c.slow], [c for c in cases if c.slow]
-            noise = Case("forward", "forward", forward.run, label="the forward pass against itself")
-            t0 = time.perf_counter()
-            n_fast = measure([noise] + fast, forward, fast_rounds, 3, share[batch] * (0.5 if slow else 1.0),
-                             warmup, min_sample_s)
-            n_slow = 0
-            if slow:
-                n_slow = measure(slow, Case("forward", "forward", forward.run), slow_rounds, 1,
-                                 share[batch] - (time.perf_counter() - t0), warmup, min_sample_s)
-            check_maps(cases, x)
-            table = rows(cases, forward, noise)
-            title = f"{b.name} {'x'.join(map(str, b.shape))}, batch {batch}"
-            print(f"== {title} (forward {med(forward.ms):.1f} ms; {n_fast} rounds fast, {n_slow} slow)")
-            print(text_table(table))
-            for line in skipped:
-                print(f"  skipped {line}")
-            for line in target_lines(b.name, batch, table):
-                print(line)
-            print()
-            results.append((title, table, skipped))
-            legend.update({(c.library, c.method): c.label for c in cases})
-            sys.stdout.flush()
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        warn_contention()
+        for b in benches(args.models):
+            for batch in args.batch:
+                x = b.batch(batch)
+                forward = Case("forward", "forward", lambda m=b.model, x=x: _forward(m, x))
+                ours, skipped = pilotlens_cases(b, x)
+                cases = ours + captum_cases(b, x) + torchcam_cases(b, x)
+                if args.no_slow or (args.quick and batch != min(args.batch)):
+                    cases = [c for c in cases if not c.slow]
+                fast, slow = [c for c in cases if not c.slow], [c for c in cases if c.slow]
+                noise = Case("forward", "forward", forward.run, label="the forward pass against itself")
+                t0 = time.perf_counter()
+                n_fast = measure([noise] + fast, forward, fast_rounds, 3, share[batch] * (0.5 if slow else 1.0),
+                                 warmup, min_sample_s)
+                n_slow = 0
+                if slow:
+                    n_slow = measure(slow, Case("forward", "forward", forward.run), slow_rounds, 1,
+                                     share[batch] - (time.perf_counter() - t0), warmup, min_sample_s)
+                check_maps(cases, x)
+                table = rows(cases, forward, noise)
+                title = f"{b.name} {'x'.join(map(str, b.shape))}, batch {batch}, {threads} thread(s)"
+                print(f"== {title} (forward {med(forward.ms):.1f} ms; {n_fast} rounds fast, {n_slow} slow)")
+                print(text_table(table))
+                for line in skipped:
+                    print(f"  skipped {line}")
+                for line in target_lines(b.name, batch, table):
+                    print(line)
+                print()
+                results.append((title, table, skipped))
+                legend.update({(c.library, c.method): c.label for c in cases})
+                sys.stdout.flush()
+
+    occlusion_rows = []
+    rounds = 1 if args.quick else args.occlusion_rounds
+    if rounds and captum is not None:
+        import occlusion_speed
+        print("occlusion, several window sizes (see bench/occlusion_speed.py):")
+        occlusion_rows = occlusion_speed.run(args.threads, rounds, args.occlusion_batch)
+        print()
 
     print("what runs (every call returns B x H x W maps, min-max normalised per image, at input resolution):")
     for (lib, method), label in sorted(legend.items()):
@@ -462,6 +466,10 @@ def main(argv: list[str] | None = None) -> int:
         if skipped:
             print("\nskipped: " + "; ".join(skipped))
         print()
+    if occlusion_rows:
+        print("**Occlusion** (windows of several sizes, stride half the window; Δmap relative to captum's largest "
+              "value)\n")
+        print(occlusion_speed.markdown(occlusion_rows))
     return 0
 
 

@@ -50,3 +50,21 @@ def test_window_larger_than_input_is_refused():
     model, x = build("nested", batch=1)
     with pytest.raises(ValueError, match="larger than the input"):
         pilotlens.explain(model, x, "occlusion", window=64)
+
+
+def test_a_stride_longer_than_the_window_leaves_zeros_between_windows():
+    # captum refuses strides longer than the window; here the last position may start past the edge, and
+    # pixels no window covers get 0
+    model, x = build("nested", batch=1)
+    sal = pilotlens.explain(model, x, "occlusion", target=2, window=4, stride=10, baseline=0.0)
+    H, W = x.shape[2:]
+    expected = torch.zeros(1, H, W)
+    with torch.no_grad():
+        clean = model(x)[:, 2]
+        for t in range(0, H, 10):
+            for l in range(0, W, 10):
+                xo = x.clone()
+                xo[:, :, t:t + 4, l:l + 4] = 0
+                expected[:, t:t + 4, l:l + 4] = (clean - model(xo)[:, 2]).view(1, 1, 1)
+    assert torch.isfinite(sal.raw).all()
+    assert_rel_close(sal.raw, expected)

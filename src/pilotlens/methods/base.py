@@ -138,12 +138,18 @@ class Explainer:
         return target.fix(output.detach())
 
     def input_gradient(self, x: torch.Tensor, spec: Target | None, target: Target | None = None):
-        """d score / d x for the batch: (gradient B x C x H x W, output, fixed target)."""
-        xg = x.detach().requires_grad_(True)
-        output = self.forward(xg)
-        if target is None:
-            target = self.fixed_target(spec, output)
-        (grad,) = torch.autograd.grad(score(target, output).sum(), xg)
+        """d score / d x for the batch: (gradient B x C x H x W, output, fixed target).
+
+        On CPU, strided convs backpropagate by forward convolutions and the model sees a channels_last
+        input where that is provably safe (methods/_fast_input_grad.py): the same gradient to float rounding."""
+        from ._fast_input_grad import prepare  # here, not at the top: only this body is the fast path's
+
+        with HookSet() as fast:
+            xg = prepare(self.model, x.detach(), fast).requires_grad_(True)
+            output = self.forward(xg)
+            if target is None:
+                target = self.fixed_target(spec, output)
+            (grad,) = torch.autograd.grad(score(target, output).sum(), xg)
         return grad, output, target
 
     def capture_layer(self, x: torch.Tensor, hooks: HookSet, with_grad: bool = True):

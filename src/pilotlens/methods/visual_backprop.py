@@ -146,5 +146,4 @@ class VisualBackprop(Explainer):
                 if i > 0 and plan.steps[i - 1].is_conv:
                     stage -= 1
                     m = m * means[stage]
-        self.layer_name = plan.steps[-1].name
-        return m[:, 0], output
+        return m[:, 0], output, plan.steps[-1].name   # the layer read comes back with the result

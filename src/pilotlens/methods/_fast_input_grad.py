@@ -1,0 +1,89 @@
+"""A faster d score / d x on CPU for every gradient method (gradient, guided backprop, integrated
+gradients, smoothgrad, guided Grad-CAM): the same gradient to float rounding, and the forward pass
+untouched (so every ReLU decides as in the model's own forward pass).
+
+oneDNN's backward-data of a strided convolution with few input channels (the first layer of a driving
+CNN: RGB, YUV or gray) is 2-4x slower than the convolution itself. Output pixel (i*s + a, j*s + b) of the
+input gradient only meets the kernel taps (a + s*p, b + s*q), so the whole input gradient is one
+stride-1 convolution of the output gradient with the flipped sub-kernels of each phase (a, b) as C*s*s
+output channels, then a depth-to-space shuffle; it runs channels_last inside the backward, oneDNN's
+fastest layout. Measured per layer (bench/engine_proposals.py): about half the time for 3 input channels,
+slower from about 24 channels on, hence the limit MAX_IN_CHANNELS.
+
+Not done, measured: running the model itself channels_last is faster still (PilotNet's forward takes
+0.7x the time), but it changes the forward pass's float rounding, and a ReLU whose input is within
+rounding of zero then switches: on the test models, 2 of 16 integrated-gradients steps changed the map
+by 5-9%. Only the backward is changed here.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..hooks import HookSet
+
+#: above this many input channels oneDNN's own backward is as fast (measured on PilotNet's and donkey's layers)
+MAX_IN_CHANNELS = 4
+
+
+def conv_input_grad(g: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int],
+                    in_size: tuple[int, int]) -> torch.Tensor:
+    """d conv2d(x, weight, stride=stride, padding=padding) / dx applied to g (dilation 1, groups 1): B x C x H x W."""
+    O, C, kh, kw = weight.shape
+    (sh, sw), (ph, pw), (H, W) = stride, padding, in_size
+    th, tw = -(-kh // sh), -(-kw // sw)                  # taps per phase
+    wp = weight.new_zeros(O, C, sh * th, sw * tw)
+    wp[:, :, :kh, :kw] = weight
+    # phase (a, b), tap (p, q) of output channel o = weight[o, c, a + s*p, b + s*q], flipped for the transpose
+    wp = wp.view(O, C, th, sh, tw, sw).permute(1, 3, 5, 0, 2, 4).flip(-2, -1).reshape(C * sh * sw, O, th, tw)
+    r = F.conv2d(g.contiguous(memory_format=torch.channels_last), wp, padding=(th - 1, tw - 1))
+    B, _, hr, wr = r.shape
+    full = r.view(B, C, sh, sw, hr, wr).permute(0, 1, 4, 2, 5, 3).reshape(B, C, hr * sh, wr * sw)
+    out = full[..., ph:ph + H, pw:pw + W]
+    if out.shape[-2:] != (H, W):  # rows and columns past the last window get no gradient
+        out = F.pad(out, (0, W - out.shape[-1], 0, H - out.shape[-2]))
+    return out
+
+
+class _ConvInputGrad(torch.autograd.Function):
+    """Identity on a conv's output, wired to the conv's input: its backward is conv_input_grad."""
+
+    @staticmethod
+    def forward(ctx, x, out, weight, stride, padding):
+        ctx.weight, ctx.stride, ctx.padding, ctx.size = weight, stride, padding, tuple(x.shape[-2:])
+        # `out` is a fresh detached alias of the conv's output: marked dirty, it becomes this node's output
+        # without a copy, and an in-place activation after the conv (ReLU(inplace=True)) stays legal
+        ctx.mark_dirty(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return conv_input_grad(g, ctx.weight, ctx.stride, ctx.padding, ctx.size), None, None, None, None
+
+
+def takes_fast_backward(m: nn.Module) -> bool:
+    """A plain strided Conv2d with few input channels: its backward-data is slow and conv_input_grad computes
+    it (no dilation, no groups, numeric zero padding; a subclass may change forward, so it is refused)."""
+    return (type(m) is nn.Conv2d and m.in_channels <= MAX_IN_CHANNELS and max(m.stride) > 1 and m.groups == 1
+            and tuple(m.dilation) == (1, 1) and not isinstance(m.padding, str) and m.padding_mode == "zeros")
+
+
+def _fast_backward_hook(module: nn.Module, inputs, out):
+    x = inputs[0]
+    if not (torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad and x.device.type == "cpu"
+            and isinstance(out, torch.Tensor) and x.dim() == 4):
+        return None
+    return _ConvInputGrad.apply(x, out.detach(), module.weight.detach(), tuple(module.stride), tuple(module.padding))
+
+
+def fast_convs(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if takes_fast_backward(m)]
+
+
+def prepare(model: nn.Module, x: torch.Tensor, hooks: HookSet) -> torch.Tensor:
+    """Hook the convs that take the fast backward (for the life of `hooks`); returns x, unchanged."""
+    if x.device.type == "cpu":
+        for m in fast_convs(model):
+            hooks.forward(m, _fast_backward_hook)
+    return x
