@@ -175,3 +175,11 @@ def test_a_2000_frame_run_keeps_memory_flat(pilot, tmp_path):
     quarter, n = max(samples[: len(samples) // 4]), len(samples)
     late = max(samples[n // 2:])
     assert late - quarter < 40, f"memory grew from {quarter:.0f} MB to {late:.0f} MB"
+
+
+def test_a_movie_without_methods_shows_the_predictions_alone(pilot, tmp_path):
+    summary = movie(pilot, open_source("synthetic", frames=4, seed=1), tmp_path / "plain.gif", [], progress=False,
+                    look=Look(scale=1))
+    assert summary.frames_written == 4
+    with av.open(str(tmp_path / "plain.gif")) as c:
+        assert next(c.decode(video=0)).width == 160          # the input panel only

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from .base import REGISTRY, Explainer, get_method
+from .base import Explainer, get_method
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,10 @@ def parse_method(spec: str | MethodSpec, options: Mapping[str, Any] | None = Non
 
 
 def parse_methods(specs, options: Mapping[str, Mapping[str, Any]] | None = None, layer: Any = None) -> list[MethodSpec]:
-    """Several specs with distinct labels; `options` maps a method name to its `--set` options (each
-    must belong to one of the methods)."""
+    """Several specs with distinct labels (none at all is allowed: a video of the predictions alone);
+    `options` maps a method name to its `--set` options (each must belong to one of the methods)."""
     options = dict(options or {})
     specs = [specs] if isinstance(specs, (str, MethodSpec)) else list(specs)
-    if not specs:
-        raise ValueError("no method given; methods: " + ", ".join(sorted(REGISTRY)))
     parsed = [parse_method(s, options.get(_name_of(s)), layer) for s in specs]
     stray = sorted(set(options) - {p.name for p in parsed})
     if stray:
