@@ -55,6 +55,20 @@ def publish(tmp: str, path: str | os.PathLike) -> None:
     forget(tmp)
 
 
+def publish_folder(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Rename a finished partial folder to `path`; an existing folder there is moved aside first and
+    removed only once the new one is in place (never a moment with neither)."""
+    tmp, path = os.fspath(tmp), os.fspath(path)
+    old = None
+    if os.path.isdir(path):
+        old = partial_path(path, ".old")
+        os.rename(path, old)
+    os.rename(tmp, path)
+    forget(tmp)
+    if old is not None:
+        discard(old)
+
+
 @contextmanager
 def atomic_file(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
     """``with atomic_file("a.png", ".png") as tmp: write(tmp)``: `path` appears only if the block ends

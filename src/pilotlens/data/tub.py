@@ -24,8 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from PIL import Image
 
 from .frame import Frame
 from .images import natural_key, read_image
+from ..outputs import discard, partial_path, publish_folder
 from .source import Record, Source, broken, clock
 
 log = logging.getLogger("pilotlens.data")
@@ -170,18 +169,13 @@ def write_tub(path: str | os.PathLike, frames: Iterable[Frame], fps: float = 20.
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target}: already exists (pass overwrite=True to replace it)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = partial_path(target)
     try:
-        _write_v2(tmp, frames, fps, quality)
-        if target.exists():  # overwrite: move the old tub aside first, drop it only once the new one is in
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.replace(target, old / "tub")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        os.mkdir(tmp)
+        _write_v2(Path(tmp), frames, fps, quality)
+        publish_folder(tmp, target)   # an old tub is dropped only once the new one is in
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
         raise
     return target
 

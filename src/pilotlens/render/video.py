@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ._arrays import check_image
-from ..outputs import discard, forget, partial_path, publish
+from ..outputs import discard, partial_path, publish, publish_folder
 
 # extension -> (codec, pixel format, codec options, container options).
 # H.264 + yuv420p + faststart is what every browser plays; OpenCV's mp4v is not.
@@ -225,14 +225,7 @@ class FolderSink(Sink):
 
     def _publish(self) -> None:
         self._check_replaceable()
-        old = None
-        if os.path.isdir(self.path):
-            old = partial_path(self.path, ".old")
-            os.rename(self.path, old)
-        os.rename(self.tmp, self.path)
-        forget(self.tmp)
-        if old is not None:
-            discard(old)
+        publish_folder(self.tmp, self.path)
 
     def _discard(self) -> None:
         discard(self.tmp)
