@@ -319,11 +319,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    """An error as one line: OSError's own text with its path, else the message's first line."""
+    """An error's message: OSError's own text with its path; any other message as it was written (a
+    few carry a table on the lines after their first, e.g. the layers a bad layer index can take)."""
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         return f"{exc.filename}: {exc.strerror}"
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0] if len(text.splitlines()) > 3 else " ".join(text.split("\n"))
+    return str(exc).strip() or type(exc).__name__
 
 
 if __name__ == "__main__":
