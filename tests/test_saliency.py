@@ -1,6 +1,8 @@
 import torch
 
-from pilotlens.saliency import Saliency, normalize
+import pytest
+
+from pilotlens.saliency import Saliency, nonfinite_rows, normalize
 
 
 def test_normalize_is_min_max_per_image():
@@ -20,3 +22,16 @@ def test_saliency_numpy_view():
     maps = torch.rand(2, 3, 4)
     s = Saliency(maps=maps, raw=maps, output=torch.zeros(2, 1), method="m")
     assert len(s) == 2 and s.numpy().shape == (2, 3, 4) and s.numpy().dtype.name == "float32"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_nonfinite_rows_names_nan_and_inf_and_not_a_finite_overflow(dtype):
+    big = torch.finfo(dtype).max
+    x = torch.rand(5, 3, 4, 4).to(dtype)
+    x[1, 0, 0, 0] = float("nan")
+    x[2, 2, 3, 3] = float("-inf")
+    x[3] = big                       # every element finite, the row's sum overflows
+    x[4, 1] = float("inf")
+    x[4, 2] = float("-inf")          # +inf and -inf: the sum is NaN
+    assert nonfinite_rows(x).tolist() == [False, True, True, False, True]
+    assert nonfinite_rows(x[:1]).tolist() == [False]
