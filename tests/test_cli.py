@@ -27,6 +27,13 @@ def test_layers_lists_the_traced_layers(capsys):
     assert "features.conv1" in out and "Conv2d" in out
 
 
+def test_methods_says_which_are_signed_always_and_which_by_an_option(capsys):
+    main(["methods"])
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "signed, " in rows["integrated_gradients"] and "signed" not in rows["gradient"]
+    assert "signed with signed=true" in rows["grad_cam"] and "signed with center=true" in rows["rise"]
+
+
 def test_movie_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "m.gif"
     code = main(["movie", "--model", "donkey_linear", "--input", "synthetic", "--input-option", "frames=6",

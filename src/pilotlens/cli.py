@@ -291,7 +291,8 @@ def cmd_methods(args) -> None:
     from .methods.options import describe_options
     for name in sorted(REGISTRY):
         cls = REGISTRY[name]
-        kind = ("layer, " if cls.uses_layer else "") + ("signed, " if cls.signed else "") + ("costly, " if cls.costly else "")
+        signed = "signed, " if cls.signed else f"signed with {cls.signed_option}=true, " if cls.signed_option else ""
+        kind = ("layer, " if cls.uses_layer else "") + signed + ("costly, " if cls.costly else "")
         print(f"{name:22s} {kind}{describe_options(cls.defaults, cls.option_types)}")
 
 

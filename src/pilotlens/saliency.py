@@ -17,8 +17,7 @@ FLAT = 1e-5
 def normalize(raw: torch.Tensor) -> torch.Tensor:
     """Min-max normalise each image of a B x H x W batch to [0, 1]; a flat map becomes all zeros."""
     flat = raw.reshape(raw.shape[0], -1)
-    lo = flat.amin(dim=1, keepdim=True)   # amin/amax: no argmin/argmax indices to compute
-    hi = flat.amax(dim=1, keepdim=True)
+    lo, hi = torch.aminmax(flat, dim=1, keepdim=True)   # one pass, no argmin/argmax indices to compute
     span = hi - lo
     live = span > FLAT * torch.maximum(lo.abs(), hi.abs())
     # one scale per image (0 for a flat one), so the whole map costs a subtract and a multiply

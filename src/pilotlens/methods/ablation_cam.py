@@ -19,13 +19,12 @@ class AblationCAM(Explainer):
     costly = True   # many forward or backward passes per image
     uses_layer = True
     defaults = {"batch_size": 64, "signed": False}
+    signed_option = "signed"
 
     def check_options(self):
         if int(self.options["batch_size"]) < 1:
             raise ValueError("ablation_cam: batch_size must be >= 1")
 
-    def is_signed(self) -> bool:
-        return bool(self.options["signed"])
 
     def attribute(self, x, target, hooks):
         act, output = self.capture_layer(x, hooks, with_grad=False)

@@ -45,6 +45,7 @@ class Explainer:
     name = ""
     uses_layer = False   # True for methods that read a conv layer (grad_cam, cam, activation, ...)
     signed = False       # True when the raw map's sign means something (evidence for vs against)
+    signed_option: str | None = None   # or the boolean option that makes it signed (grad_cam's signed=true)
     costly = False       # True for methods that pay tens to thousands of passes per image (left out of
                          # `evaluate`'s default set; named with --method they run as any other)
     defaults: dict[str, Any] = {}
@@ -82,7 +83,7 @@ class Explainer:
 
     def is_signed(self) -> bool:
         """Whether this explainer's raw maps carry a sign (drawn with a diverging colour map)."""
-        return self.signed
+        return self.signed or (self.signed_option is not None and bool(self.options[self.signed_option]))
 
     # -- the call --------------------------------------------------------------------------------
     def __call__(self, x: torch.Tensor, target: TargetSpec = None) -> Saliency:

@@ -63,9 +63,7 @@ class GradientCAM(Explainer):
 
     uses_layer = True
     defaults = {"signed": False}
-
-    def is_signed(self) -> bool:
-        return bool(self.options["signed"])
+    signed_option = "signed"
 
     def layer_map(self, act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:  # B x h x w, signed
         raise NotImplementedError

@@ -25,9 +25,7 @@ class GradCAM(Explainer):
     name = "grad_cam"
     uses_layer = True
     defaults = {"signed": False}
-
-    def is_signed(self) -> bool:
-        return self.options["signed"]
+    signed_option = "signed"
 
     def attribute(self, x, target, hooks):
         cam, output = grad_cam_raw(self, x, target, hooks, bool(self.options["signed"]))

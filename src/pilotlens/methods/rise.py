@@ -37,6 +37,7 @@ class RISE(Explainer):
     name = "rise"
     costly = True   # many forward or backward passes per image
     defaults = {"masks": 1000, "cells": 8, "p": 0.5, "seed": 0, "batch_size": 64, "baseline": 0.0, "center": False}
+    signed_option = "center"
 
     def check_options(self):
         o = self.options
@@ -44,9 +45,6 @@ class RISE(Explainer):
             raise ValueError("rise: masks, cells and batch_size must be >= 1")
         if not 0 < float(o["p"]) <= 1:
             raise ValueError("rise: p must be in (0, 1]")
-
-    def is_signed(self) -> bool:
-        return bool(self.options["center"])
 
     def attribute(self, x, target, hooks):
         B, _, H, W = x.shape
