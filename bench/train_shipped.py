@@ -38,14 +38,15 @@ from pilotlens.data.synthetic import SyntheticSource
 from pilotlens.models.pilot import WEIGHTS_DIR, Pilot
 from pilotlens.train import TrainResult, prediction_error, train
 
-#: the shipped pilots: zoo architecture, float16 file, epochs (donkey's epochs cost 3x PilotNet's)
+#: the shipped pilots: zoo architecture, float16 file, epochs (donkey's epochs cost 3x PilotNet's), and
+#: `view`: Pilot settings other than the zoo's defaults
 SHIPPED = {
     # PilotNet sees rows 56-119: the horizon and the boxes along it are cropped away. With the library's
     # default crop (the top 37 %, 44 px) its maps sat as two fixed blobs on the grass (VisualBackProp
     # lift 2.3 on the lane, cosine 0.83 to the drive's mean; bench/lane_focus.py); cropped at 56 px,
     # 3.6 and 0.80, and it drives 10 unseen seeds without an intervention (bench/closed_loop.py). At
     # 62 px the maps are better still (4.0, 0.78) but it misses bends: 4 interventions, autonomy 97.6 %.
-    "pilotnet": dict(arch="pilotnet", half=False, epochs=12, crop=(56, 0, 0, 0)),
+    "pilotnet": dict(arch="pilotnet", half=False, epochs=12, view=dict(crop=(56, 0, 0, 0))),
     "donkey": dict(arch="donkey_linear", half=True, epochs=6),
 }
 SIZE = (160, 120)            # the synthetic camera (w, h): donkeycar's native frame; the demo's too
@@ -78,7 +79,7 @@ def train_shipped(name: str, out: str | Path | None = None, *, progress: bool = 
         return train(spec["arch"], drives(TRAIN_SEEDS), val_source=drives(VAL_SEEDS),
                      epochs=epochs or spec["epochs"], lr=1e-3,
                      schedule="cosine", batch_size=64, seed=0, augment=True, out=out, half=spec["half"],
-                     progress=progress, pilot_kwargs=dict(name=name, **({"crop": spec["crop"]} if "crop" in spec else {})))
+                     progress=progress, pilot_kwargs=dict(name=name, **spec.get("view", {})))
     finally:
         torch.set_num_threads(before)
 

@@ -1,6 +1,5 @@
-import torch
-
 import pytest
+import torch
 
 from pilotlens.saliency import Saliency, nonfinite_rows, normalize
 

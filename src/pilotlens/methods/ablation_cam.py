@@ -25,7 +25,6 @@ class AblationCAM(Explainer):
         if int(self.options["batch_size"]) < 1:
             raise ValueError("ablation_cam: batch_size must be >= 1")
 
-
     def attribute(self, x, target, hooks):
         act, output = self.capture_layer(x, hooks, with_grad=False)
         B, C = act.shape[:2]
