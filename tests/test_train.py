@@ -276,3 +276,44 @@ def test_fit_epoch_lowers_the_loss():
     losses = [fit_epoch(pilot, data, opt, g, batch_size=16, augment=False, mirror=[0]) for _ in range(15)]
     assert pilot.model.training and losses[-1] < losses[0]
     assert mse() < 0.3 * before
+
+
+# -- sparsity ------------------------------------------------------------------------------------
+def test_sparsity_adds_the_first_layers_mean_rectified_output_to_the_loss():
+    from pilotlens.train import fit_epoch, read_data
+
+    pilot = tiny_pilot()
+    g = torch.Generator().manual_seed(0)
+    data = read_data(pilot, drive(frames=32, step=4), ["angle"], g)
+    frozen = torch.optim.SGD(pilot.model.parameters(), lr=0.0)  # one batch, weights unchanged: the loss by hand
+    with torch.no_grad():
+        x = pilot.from_view(data.train_views)
+        mse = float(((pilot.forward(x) - data.train_y) ** 2).mean())
+        activity = float(torch.relu(pilot.model.conv1(x)).mean())
+    n = len(data.train_views)
+    plain = fit_epoch(pilot, data, frozen, g, batch_size=n, augment=False, mirror=[0])
+    penalised = fit_epoch(pilot, data, frozen, g, batch_size=n, augment=False, mirror=[0], sparsity=0.5)
+    assert plain == pytest.approx(mse, rel=1e-5)
+    assert penalised == pytest.approx(mse + 0.5 * activity, rel=1e-5) and activity > 0
+    assert not pilot.model.conv1._forward_hooks                     # the penalty's hook is gone afterwards
+
+
+def test_sparsity_quiets_the_first_layer():
+    frames = list(drive(frames=120, step=4))
+    activity = []
+    for sparsity in (0.0, 1.0):
+        pilot = tiny_pilot()
+        train(pilot, frames, epochs=4, batch_size=16, lr=2e-3, seed=5, progress=False, sparsity=sparsity)
+        with torch.no_grad():
+            x = pilot.prepare(frames[:64])
+            activity.append(float(torch.relu(pilot.model.conv1(x)).mean()))
+    assert activity[1] < 0.5 * activity[0], activity
+
+
+def test_bad_sparsity_is_refused_before_reading():
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="sparsity must be a finite number >= 0"):
+            train(tiny_pilot(), frames_with({"angle": 0.0}), sparsity=bad, progress=False)
+    no_conv = Pilot(nn.Sequential(nn.Flatten(), nn.LazyLinear(1)), input_size=(8, 8))
+    with pytest.raises(ValueError, match="has no Conv2d"):
+        train(no_conv, frames_with({"angle": 0.0}), sparsity=0.1, epochs=1, progress=False)

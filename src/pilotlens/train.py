@@ -36,6 +36,13 @@ shipped pilots is not here: `bench/train_shipped.py` reproduces them.
   0..throttle_range, labels outside the range go to the end bins; the two losses weighted 0.5 each);
   its validation error is that of the decoded (unbinned) angle. Any other model with a `decode`, or
   one whose output columns do not match the labels, is refused.
+* **Sparsity** (`sparsity`, default 0): adds `sparsity` x the mean of the first convolution's rectified
+  output to the training loss, an L1 activity penalty (Keras's `activity_regularizer`, as a mean over
+  units). First-layer units then fire on strong edges (lane lines, road edges, shadow edges) and stay
+  silent on texture such as grass, so the pilot's gradients, and the maps drawn from them, follow the
+  road instead of a fixed template. Too much and the first layer dies: the pilot predicts the mean
+  (the summary then says it is no better than the constant baseline). The shipped PilotNet uses 0.3,
+  the donkey 0.05 (`bench/train_shipped.py`).
 * **Optimiser.** Adam (lr), mini-batches of batch_size, reshuffled each epoch; optionally a cosine
   learning-rate decay over the run (`schedule="cosine"`).
 * **Best checkpoint.** After each epoch the validation MSE of `target` is measured (eval mode);
@@ -313,7 +320,7 @@ def _check_model(pilot: Pilot, labels: Sequence[str], views: np.ndarray) -> None
 
 # -- the stages ----------------------------------------------------------------------------------
 def _check_request(epochs: int, batch_size: int, lr: float, max_frames: int | None, schedule: str,
-                   out: str | Path | None) -> Path | None:
+                   out: str | Path | None, sparsity: float = 0.0) -> Path | None:
     """Refuse impossible settings before any frame is read; return the output path (folder made)."""
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise ValueError(f"need epochs >= 1, batch_size >= 1 and lr > 0; got {epochs}, {batch_size}, {lr}")
@@ -321,6 +328,8 @@ def _check_request(epochs: int, batch_size: int, lr: float, max_frames: int | No
         raise ValueError(f"max_frames must be at least 2, got {max_frames}")
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+    if not (math.isfinite(sparsity) and sparsity >= 0):
+        raise ValueError(f"sparsity must be a finite number >= 0, got {sparsity}")
     path = Path(out) if out is not None else None
     if path is not None:
         if path.is_dir():
@@ -384,28 +393,48 @@ def constant_baseline(data: TrainData, column: int) -> tuple[float, float, float
     return constant, float((err * err).mean()), float(err.abs().mean())
 
 
+def _first_conv(model: torch.nn.Module) -> torch.nn.Conv2d:
+    """The model's first Conv2d (in module order): the layer the sparsity penalty watches."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            return m
+    raise ValueError(f"sparsity needs a convolutional layer; {type(model).__name__} has no Conv2d")
+
+
 def fit_epoch(pilot: Pilot, data: TrainData, optimizer: torch.optim.Optimizer, generator: torch.Generator, *,
-              batch_size: int, augment: bool, mirror: Sequence[int], scheduler=None, bar=None) -> float:
-    """One pass over the training frames in a fresh random order; the mean training loss."""
+              batch_size: int, augment: bool, mirror: Sequence[int], scheduler=None, bar=None,
+              sparsity: float = 0.0) -> float:
+    """One pass over the training frames in a fresh random order; the mean training loss (the
+    sparsity penalty included)."""
     pilot.model.train()
     n = len(data.train_views)
     order = torch.randperm(n, generator=generator)
     total = 0.0
-    for i in range(0, n, batch_size):
-        idx = order[i:i + batch_size].numpy()
-        xb, yb = data.train_views[idx], data.train_y[idx]
-        if augment:
-            xb, yb = augment_batch(xb, yb, generator, mirror_columns=mirror)
-        loss = _loss(pilot, pilot.forward(pilot.from_view(xb)), yb.to(pilot.device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        total += float(loss.detach()) * len(idx)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+    activity: list[torch.Tensor] = []
+    hook = (_first_conv(pilot.model).register_forward_hook(lambda m, i, out: activity.append(F.relu(out).mean()))
+            if sparsity > 0 else None)
+    try:
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size].numpy()
+            xb, yb = data.train_views[idx], data.train_y[idx]
+            if augment:
+                xb, yb = augment_batch(xb, yb, generator, mirror_columns=mirror)
+            loss = _loss(pilot, pilot.forward(pilot.from_view(xb)), yb.to(pilot.device))
+            if activity:  # one entry per call of the layer in this forward pass
+                loss = loss + sparsity * torch.stack(activity).mean()
+                activity.clear()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            total += float(loss.detach()) * len(idx)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+    finally:
+        if hook is not None:
+            hook.remove()
     return total / n
 
 
@@ -413,7 +442,8 @@ def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 
           lr: float = 1e-3, val_fraction: float = 0.2, seed: int = 0, augment: bool = True,
           out: str | Path | None = None, target: str = "angle", progress: bool = True,
           max_frames: int | None = None, val_source: Iterable[Frame] | None = None,
-          pilot_kwargs: dict | None = None, half: bool = False, schedule: str = "constant") -> TrainResult:
+          pilot_kwargs: dict | None = None, half: bool = False, schedule: str = "constant",
+          sparsity: float = 0.0) -> TrainResult:
     """Train a pilot on labelled frames and keep the best checkpoint by validation error.
 
     pilot_or_arch: a Pilot (trained in place) or a zoo architecture name ("pilotnet",
@@ -429,9 +459,10 @@ def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 
     target: the label a single-output pilot learns (a fresh one names its output after it), and the
         one validation error and the best checkpoint are judged on.
     max_frames: read at most this many frames of `source` (and of `val_source`).
+    sparsity: weight of the L1 penalty on the first convolution's rectified output (0: none).
     Returns a TrainResult; `str(result)` is the one-line summary.
     """
-    path = _check_request(epochs, batch_size, lr, max_frames, schedule, out)
+    path = _check_request(epochs, batch_size, lr, max_frames, schedule, out, sparsity)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
@@ -440,12 +471,15 @@ def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 
         if first is None:
             raise ValueError("the source gave no frames to train on")
         pilot, labels, column = build_pilot(pilot_or_arch, first, target, pilot_kwargs)
+        if sparsity > 0:
+            _first_conv(pilot.model)  # refuse a model without one before any frame is read
         data = read_data(pilot, itertools.chain([first], frames), labels, generator, val_source=val_source,
                          val_fraction=val_fraction, max_frames=max_frames, progress=progress, total=_length(source))
         _check_model(pilot, labels, data.train_views)
         constant, baseline_mse, baseline_mae = constant_baseline(data, column)
         history, best, best_state = _fit(pilot, data, column, path, epochs=epochs, batch_size=batch_size, lr=lr,
                                          schedule=schedule, augment=augment, half=half, progress=progress,
+                                         sparsity=sparsity,
                                          generator=generator, mirror=[i for i, name in enumerate(labels)
                                                                       if name in MIRRORED_LABELS], target=target)
         if best_state is not None:
@@ -458,7 +492,7 @@ def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 
 
 def _fit(pilot: Pilot, data: TrainData, column: int, path: Path | None, *, epochs: int, batch_size: int,
          lr: float, schedule: str, augment: bool, half: bool, progress: bool, generator: torch.Generator,
-         mirror: Sequence[int], target: str) -> tuple[list[dict], tuple[float, float, int], dict | None]:
+         mirror: Sequence[int], target: str, sparsity: float) -> tuple[list[dict], tuple[float, float, int], dict | None]:
     """The epochs: fit, validate, keep (and save) the best; deterministic algorithms while it runs."""
     steps = math.ceil(len(data.train_views) / batch_size)
     optimizer = torch.optim.Adam(pilot.model.parameters(), lr=lr)
@@ -474,7 +508,7 @@ def _fit(pilot: Pilot, data: TrainData, column: int, path: Path | None, *, epoch
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             loss = fit_epoch(pilot, data, optimizer, generator, batch_size=batch_size, augment=augment,
-                             mirror=mirror, scheduler=scheduler, bar=bar)
+                             mirror=mirror, scheduler=scheduler, bar=bar, sparsity=sparsity)
             val_mse, val_mae = _evaluate(pilot, data.val_views, data.val_y, column, max(batch_size, 128))
             improved = val_mse < best[0]
             history.append(dict(epoch=epoch, train_loss=loss, val_mse=val_mse, val_mae=val_mae,
