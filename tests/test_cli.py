@@ -271,3 +271,23 @@ def test_evaluate_help_lists_the_metrics(capsys):
         main(["evaluate", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert all(m in text for m in METRICS)
+
+
+def test_train_passes_sparsity_on_and_refuses_a_negative_one(tmp_path, capsys, monkeypatch):
+    import pilotlens.train
+
+    seen = {}
+
+    def fake_train(pilot, source, **kwargs):
+        seen.update(kwargs)
+        return "trained"
+
+    monkeypatch.setattr(pilotlens.train, "train", fake_train)
+    out = tmp_path / "p.pt"
+    assert main(["train", "--arch", "pilotnet", "--input", "synthetic", "--sparsity", "0.3", "--out", str(out),
+                 "--quiet"]) in (0, None)
+    assert seen["sparsity"] == 0.3
+    monkeypatch.undo()
+    code = main(["train", "--arch", "pilotnet", "--input", "synthetic", "--sparsity", "-1", "--out", str(out), "--quiet"])
+    assert code not in (0, None) and "sparsity must be a finite number >= 0" in capsys.readouterr().err
+    assert not out.exists()
