@@ -72,6 +72,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .data.frame import Frame
+from .hooks import HookSet
 from .models import zoo
 from .models.pilot import Pilot
 
@@ -411,9 +412,9 @@ def fit_epoch(pilot: Pilot, data: TrainData, optimizer: torch.optim.Optimizer, g
     order = torch.randperm(n, generator=generator)
     total = 0.0
     activity: list[torch.Tensor] = []
-    hook = (_first_conv(pilot.model).register_forward_hook(lambda m, i, out: activity.append(F.relu(out).mean()))
-            if sparsity > 0 else None)
-    try:
+    with HookSet() as hooks:
+        if sparsity > 0:
+            hooks.forward(_first_conv(pilot.model), lambda m, i, out: activity.append(F.relu(out).mean()))
         for i in range(0, n, batch_size):
             idx = order[i:i + batch_size].numpy()
             xb, yb = data.train_views[idx], data.train_y[idx]
@@ -432,9 +433,6 @@ def fit_epoch(pilot: Pilot, data: TrainData, optimizer: torch.optim.Optimizer, g
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
-    finally:
-        if hook is not None:
-            hook.remove()
     return total / n
 
 
