@@ -141,8 +141,8 @@ class Explainer:
     def input_gradient(self, x: torch.Tensor, spec: Target | None, target: Target | None = None):
         """d score / d x for the batch: (gradient B x C x H x W, output, fixed target).
 
-        On CPU, strided convs backpropagate by forward convolutions and the model sees a channels_last
-        input where that is provably safe (methods/_fast_input_grad.py): the same gradient to float rounding."""
+        On CPU, strided convs with few input channels backpropagate by forward convolutions
+        (methods/_fast_input_grad.py): the same gradient to float rounding, the forward pass untouched."""
         from ._fast_input_grad import prepare  # here, not at the top: only this body is the fast path's
 
         with HookSet() as fast:
