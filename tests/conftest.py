@@ -6,6 +6,25 @@ import torch
 from torch import nn
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module's tests: steadier on a shared machine (the evaluate metrics' many small
+    operations, training) and float sums in a fixed order."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
+def inplace_relu_net() -> tuple[nn.Module, torch.Tensor]:
+    """conv -> ReLU(inplace=True) -> flatten -> linear (seeded, lazy layer built) and its 2 x 3 x 10 x 10 input:
+    the conv's output, a CAM layer, is overwritten in place by the ReLU."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.Flatten(), nn.LazyLinear(1)).eval()
+    x = torch.rand(2, 3, 10, 10)
+    model(x)
+    return model, x
 
 def pilotnet_like() -> nn.Module:
     """PilotNet geometry: 3x66x200 -> 24/36/48 5x5 s2, 64/64 3x3 -> 64x1x18 -> 100/50/10/1."""

@@ -14,14 +14,7 @@ from pilotlens.train import TrainResult, augment_batch, prediction_error, split_
 
 SIZE = (80, 60)   # small synthetic frames: the tests train in seconds
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One thread: fast on a shared machine, and float sums in a fixed order."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # fast on a shared machine, float sums in a fixed order
 
 
 def tiny_pilot(seed=0) -> Pilot:

@@ -3,7 +3,7 @@ exception, the target's label, in-place activations and several layers captured 
 import pytest
 import torch
 from cam_refs import upsampled
-from conftest import assert_rel_close, build
+from conftest import assert_rel_close, build, inplace_relu_net
 from test_hooks import _hook_count
 
 import pilotlens
@@ -57,11 +57,7 @@ def test_capture_layers_gives_each_layers_activation_and_a_graph_from_the_first(
 
 
 def test_hires_cam_after_an_inplace_activation():
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(inplace=True), torch.nn.Flatten(),
-                                torch.nn.LazyLinear(1)).eval()
-    x = torch.rand(2, 3, 10, 10)
-    model(x)
+    model, x = inplace_relu_net()
     A = model[0](x).detach().requires_grad_()
     (g,) = torch.autograd.grad(model[3](model[2](torch.relu(A)))[:, 0].sum(), A)
     sal = pilotlens.explain(model, x, "hires_cam", layer="0", signed=True)

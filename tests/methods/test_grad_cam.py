@@ -1,7 +1,7 @@
 import pytest
 import torch
 from captum.attr import LayerAttribution, LayerGradCam
-from conftest import assert_rel_close, build, captum_forward, explained_columns
+from conftest import assert_rel_close, build, captum_forward, explained_columns, inplace_relu_net
 
 import pilotlens
 
@@ -62,11 +62,7 @@ def test_layer_inside_a_nested_block_by_module_and_by_index():
 
 
 def test_grad_cam_after_an_inplace_activation():
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(inplace=True), torch.nn.Flatten(),
-                                torch.nn.LazyLinear(1)).eval()
-    x = torch.rand(2, 3, 10, 10)
-    model(x)
+    model, x = inplace_relu_net()
     sal = pilotlens.explain(model, x, "grad_cam", layer="0", signed=True)
     # by hand: A is the conv output (before the in-place ReLU)
     A = model[0](x).detach().requires_grad_()

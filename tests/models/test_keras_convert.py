@@ -34,6 +34,14 @@ def _x(name, km, batch=3, seed=0):
     return K.inputs(km, batch=batch, seed=seed, high=255.0 if name == "pilotnet" else 1.0)
 
 
+def _assert_loads_as_keras(km, path, seed: int) -> None:
+    """km, randomised with `seed` and saved to `path`, loads into a module with Keras's outputs."""
+    K._randomise(km, seed)
+    km.save(path)
+    x = K.inputs(km)
+    assert_rel_close(load_keras_model(path)(K.nchw(x)), K.keras_outputs(km, x)[0].detach())
+
+
 def _flat(outs):
     return torch.cat([o.reshape(o.shape[0], -1) for o in K.as_list(outs)], dim=1)
 
@@ -215,12 +223,7 @@ def test_residual_merges_and_zero_padding_equal_keras(tmp_path):
     merged = [cls(name=cls.__name__.lower())([a, b]) for cls in
               (K.L.Add, K.L.Subtract, K.L.Multiply, K.L.Average, K.L.Maximum, K.L.Minimum)]
     out = K.L.Dense(2, name="out")(K.L.Flatten()(K.L.Concatenate()(merged)))
-    km = keras.Model(inp, out)
-    K._randomise(km, 5)
-    path = tmp_path / "res.keras"
-    km.save(path)
-    x = K.inputs(km)
-    assert_rel_close(load_keras_model(path)(K.nchw(x)), K.keras_outputs(km, x)[0].detach())
+    _assert_loads_as_keras(keras.Model(inp, out), tmp_path / "res.keras", seed=5)
 
 
 def test_less_common_layer_options_equal_keras(tmp_path):
@@ -235,9 +238,4 @@ def test_less_common_layer_options_equal_keras(tmp_path):
     g = K.L.GlobalMaxPooling2D(keepdims=True, name="gmp")(s)
     r = K.L.Reshape((8, 10, 5), name="as_map")(K.L.Flatten()(x))
     out = K.L.Dense(3, name="out")(K.L.Concatenate()([K.L.Flatten()(g), K.L.Flatten()(r)]))
-    km = keras.Model(inp, out)
-    K._randomise(km, 6)
-    path = tmp_path / "odd.h5"
-    km.save(path)
-    x_in = K.inputs(km)
-    assert_rel_close(load_keras_model(path)(K.nchw(x_in)), K.keras_outputs(km, x_in)[0].detach())
+    _assert_loads_as_keras(keras.Model(inp, out), tmp_path / "odd.h5", seed=6)

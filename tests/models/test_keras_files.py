@@ -88,12 +88,13 @@ def keras2_model_config(km, with_modules: bool = False) -> dict:
     return {"class_name": kind, "config": inner, "keras_version": "2.15.0", "backend": "tensorflow"}
 
 
-def write_keras2_h5(km, path) -> None:
+def write_keras2_h5(km, path, config: dict | None = None) -> None:
+    """km's weights as Keras 2 writes an .h5, under `config` (default: km's own Keras 2 model config)."""
     layers = ([km._layers[0]] if isinstance(km, keras.Sequential) else []) + list(km.layers)
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = b"2.15.0"
         f.attrs["backend"] = b"tensorflow"
-        f.attrs["model_config"] = json.dumps(keras2_model_config(km)).encode()
+        f.attrs["model_config"] = json.dumps(config if config is not None else keras2_model_config(km)).encode()
         g = f.create_group("model_weights")
         g.attrs["layer_names"] = [l.name.encode() for l in layers]
         for l in layers:
@@ -232,9 +233,7 @@ def test_sequential_without_input_shape(tmp_path):
     config = keras2_model_config(km)
     config["config"]["layers"] = config["config"]["layers"][1:]  # no InputLayer, no batch_input_shape
     path = tmp_path / "noshape.h5"
-    write_keras2_h5(km, path)
-    with h5py.File(path, "a") as f:
-        f.attrs["model_config"] = json.dumps(config).encode()
+    write_keras2_h5(km, path, config)
     with pytest.raises(ValueError, match="no input shape") as e:
         load_keras_model(path)
     assert str(path) in _msg(e)
@@ -276,9 +275,7 @@ def test_a_config_keras_2_and_3_would_not_write_is_a_clear_error(tmp_path):
     conv = next(l for l in config["config"]["layers"] if l["class_name"] == "Conv2D")
     conv["config"]["nb_filter"] = conv["config"].pop("filters")  # Keras 1 spelling
     path = tmp_path / "keras1.h5"
-    write_keras2_h5(km, path)
-    with h5py.File(path, "a") as f:
-        f.attrs["model_config"] = json.dumps(config).encode()
+    write_keras2_h5(km, path, config)
     with pytest.raises(ValueError, match="'conv1' \\(Conv2D\\): its config cannot be read") as e:
         load_keras_model(path)
     assert str(path) in _msg(e)
