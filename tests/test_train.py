@@ -218,8 +218,8 @@ def test_shipped_pilots_are_small_load_and_steer(name, arch):
     assert (WEIGHTS_DIR / f"{name}.pt").stat().st_size < 2_000_000
     pilot = Pilot.load(name)
     assert pilot.arch == arch and not pilot.model.training
-    frames = list(drive(seed=15, frames=80, step=6, size=(160, 120), randomize=True))  # the demo's drive: bends
-    # both ways, never trained on (on seed 7, mostly straight, pilotnet's MSE was only 3.6x lower)
+    frames = list(drive(seed=15, frames=80, step=6, size=(160, 120), randomize=True))  # bends both ways, snow-
+    # white grass, never trained on (on seed 7, mostly straight, pilotnet's MSE was only 3.6x lower)
     score = prediction_error(pilot, frames)
     assert score["mse"] < 0.1 * score["baseline_mse"], score               # a wide margin over a constant 0
 

@@ -1,6 +1,8 @@
 """`pilotlens demo`: a synthetic drive explained by a shipped pilot, on a fresh install, nothing downloaded.
 
-The drive is of the randomised world (seed 15: a drive none of the shipped pilots was trained on); the
+The drive is of the randomised world (seed 1: a drive none of the shipped pilots was trained on, where
+both pilots' VisualBackProp follows the lines: lift on the lane markings and road edges over its 200 frames
+4.4 for PilotNet and 7.0 for donkey, against medians of 4.1 and 5.4 over seeds 1-18; see the README); the
 pilot then drives a stretch of it on its own (closed loop, `pilotlens.drive`) and its autonomy is printed.
 """
 from __future__ import annotations
@@ -18,10 +20,10 @@ from .render.look import Look
 from .render import save_image
 
 METHODS = ("visual_backprop", "grad_cam")
-SEED = 15           # a drive none of the shipped pilots was trained on (they saw seeds 1001-1100)
+SEED = 1            # a drive none of the shipped pilots was trained on (they saw seeds 1001-1100)
 SIZE = (160, 120)   # the camera the shipped pilots were trained with
 SHIPPED = ("pilotnet", "donkey")   # the grid and the closed loop show both shipped pilots
-GRID_FRAMES = (40, 100, 125, 160)  # seed 15: a right bend, between bends, a left bend coming, in it
+GRID_FRAMES = (40, 100, 150, 185)  # seed 1: in a left bend, a slight right, a left bend coming, deep in it
 
 
 def run_demo(out_dir: str | Path = "pilotlens-demo", frames: int = 200, model: str = "pilotnet",
