@@ -7,8 +7,8 @@
 
 Every timing is taken in one run, on the same model, batch and machine, and turned into a ratio to the
 plain forward pass (`torch.no_grad()`, model(x)) measured right before it: absolute times on a shared
-machine are noise, ratios much less so. Each round runs every method once (in an order that rotates from
-round to round), each preceded by a forward pass; a method's ratio is the median over rounds of
+machine are noise, ratios much less so. Each round runs every method once (in an order shuffled anew each
+round, seeded), each preceded by a forward pass; a method's ratio is the median over rounds of
 (its time / the forward's time next to it). See bench/README.md for how to read the tables.
 
 Every implementation does the same job to the same output: a B x H x W map per batch, normalised per image
@@ -22,6 +22,7 @@ import copy
 import gc
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -226,20 +227,22 @@ def calibrate(c: Case, warmup: int, min_sample_s: float) -> int:
 
 def measure(cases: list[Case], forward: Case, rounds: int, min_rounds: int, seconds: float,
             warmup: int, min_sample_s: float) -> int:
-    """Interleaved: every round times forward, case, forward, case, ...; the case order rotates from round
-    to round. Stops after `rounds`, or once `seconds` have passed and `min_rounds` are done. Slow cases are
-    not warmed up: one call per sample (their first call, at seconds a call, costs a few percent at most)."""
+    """Interleaved: every round times forward, case, forward, case, ...; the case order is shuffled anew each
+    round (seeded), so no case always follows the same one: a call that leaves the caches or the allocator
+    in a bad state would otherwise slow the forward timed before one particular case, every round, and
+    flatter that case's ratio (a rotation keeps each case's predecessor fixed). Stops after `rounds`, or once
+    `seconds` have passed and `min_rounds` are done. Slow cases are not warmed up: one call per sample (their
+    first call, at seconds a call, costs a few percent at most)."""
     start = time.perf_counter()
     forward.number = calibrate(forward, warmup, min_sample_s)
     for c in cases:
         c.number = 1 if c.slow else calibrate(c, warmup, min_sample_s)
-    done, collecting = 0, gc.isenabled()
+    done, collecting, order = 0, gc.isenabled(), random.Random(0)
     gc.disable()  # no collector pauses inside a sample (as timeit); one full collection per round instead
     try:
         while done < rounds and (done < min_rounds or time.perf_counter() - start < seconds):
             gc.collect()
-            k = done % len(cases)
-            for c in cases[k:] + cases[:k]:
+            for c in order.sample(cases, len(cases)):
                 t_fwd = timed(forward, forward.number)
                 t = timed(c, c.number)
                 c.ms.append(t * 1e3)
