@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
 import gc
 import os
 import platform
@@ -365,6 +366,21 @@ def load() -> str:
         return "n/a"
 
 
+def steady_allocator() -> str:
+    """glibc only: keep freed memory in the heap (mmap threshold 32 MB, trim threshold 1 GB) instead of
+    handing it back to the OS. Otherwise a forward pass timed after a call that freed tens of MB pays to
+    fault those pages back in: on the shipped PilotNet, batch 32, one thread, a plain forward took 33 ms
+    alone and 43-47 ms right after a Grad-CAM call (bench/methods_speed.py's pattern), so ratios depended
+    on which call came before. Both sides of every ratio, references included, run under it."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        done = libc.mallopt(-3, 32 << 20) == 1 and libc.mallopt(-1, 1 << 30) == 1  # M_MMAP_, M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        done = False
+    return ("glibc malloc keeps freed memory (mmap threshold 32 MB, trim threshold 1 GB)" if done
+            else "allocator left as it is (not glibc)")
+
+
 def warn_contention() -> None:
     """Say so when other processes use the cores this run's threads need: torch's threads then wait on
     each other at every op, which slows small ops far more than big ones and distorts the ratios."""
@@ -406,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     share = {b: seconds / len(args.models) * w / sum(weight.values()) for b, w in weight.items()}
 
     started = time.perf_counter()
-    print(f"pilotlens explain speed — {machine()}")
+    print(f"pilotlens explain speed — {machine()}; {steady_allocator()}")
     print(f"references: {CAPTUM}; {TORCHCAM}")
     print(f"threads {args.threads}; at most {fast_rounds} rounds (fast), {0 if args.no_slow else slow_rounds} (slow), "
           f"{seconds:.0f} s budget per thread count; load average at start: {load()}")

@@ -4,15 +4,17 @@ Score-CAM against torchcam's ScoreCAM making the same map; all measured in one r
     nice python bench/methods_speed.py                 # batch 32, ~10 min on a shared 2-core machine
     nice python bench/methods_speed.py --quick         # fewer rounds, cheaper options for the sampled methods
 
-Each round times every method once (in an order that rotates from round to round), each right after a plain
-forward pass (`torch.no_grad()`, model(x)); a method's figure is the median over rounds of its time divided by
-that forward's time. Absolute times on a shared machine are noise; the ratios much less so. The sampled
-methods (ss_cam, is_cam, rise) cost in proportion to their samples / masks: the options used are printed.
+Each round times every method once (in an order shuffled anew each round, seeded, as explain_speed.py does),
+each right after a plain forward pass (`torch.no_grad()`, model(x)); a method's figure is the median over
+rounds of its time divided by the median of that round's forward passes. Absolute times on a shared machine
+are noise; the ratios much less so. The sampled methods (ss_cam, is_cam, rise) cost in proportion to their
+samples / masks: the options used are printed.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import time
@@ -22,6 +24,8 @@ import torch
 
 import pilotlens
 from pilotlens.models.pilot import Pilot
+
+import explain_speed as es  # bench/ is on the path when this runs as a script
 
 warnings.filterwarnings("ignore")
 
@@ -58,6 +62,7 @@ def main(argv=None) -> None:
     ap.add_argument("--methods", default="", help="comma-separated subset")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    allocator = es.steady_allocator()
     pilot = Pilot.load("pilotnet")
     model = pilot.model.eval()
     x = frames_batch(pilot, args.batch)
@@ -79,16 +84,20 @@ def main(argv=None) -> None:
     for m in names:   # warm-up: first calls trace layers and fill caches
         if m in cheap:
             explainers[m](x)
+    shuffle = random.Random(0)
     for r in range(args.rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for m in order:
+        times, forwards = {}, []
+        for m in shuffle.sample(names, len(names)):
             if m not in cheap and r >= (1 if args.quick else 2):
                 continue
-            f = timed(forward)
-            ratios[m].append(timed(lambda: explainers[m](x)) / f)
+            forwards.append(timed(forward))
+            times[m] = timed(lambda: explainers[m](x))
+        f = statistics.median(forwards)  # a forward slowed by one noisy moment moves no single method
+        for m, t in times.items():
+            ratios[m].append(t / f)
 
     print(f"pilotlens methods on the shipped PilotNet, batch {args.batch}, {args.threads} thread(s), "
-          f"torch {torch.__version__}, {os.cpu_count()} CPUs (shared machine: run under nice)")
+          f"torch {torch.__version__}, {os.cpu_count()} CPUs (shared machine: run under nice); {allocator}")
     print(f"{'method':22s} {'x forward':>10s}  rounds  options")
     for m in names:
         flag = ""
