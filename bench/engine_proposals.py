@@ -88,9 +88,10 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=12)
     p.add_argument("--threads", type=int, nargs="+", default=[1])
     args = p.parse_args(argv)
+    allocator = es.steady_allocator()
     for threads in args.threads:
         torch.set_num_threads(threads)
-        print(f"engine proposals — {es.machine()}; load average {es.load()}")
+        print(f"engine proposals — {es.machine()}; {allocator}; load average {es.load()}")
         es.warn_contention()
         for b in es.benches(args.models):
             for batch in args.batch:

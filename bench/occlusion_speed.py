@@ -184,6 +184,8 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--batch", type=int, default=1)
     args = p.parse_args(argv)
+    from explain_speed import steady_allocator
+    print(steady_allocator())  # as explain_speed.py, which runs this section after its own
     rows = run(args.threads, args.rounds, args.batch)
     print("\n" + markdown(rows))
     return 0
