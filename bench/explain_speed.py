@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
 import gc
 import os
 import platform
@@ -367,18 +366,13 @@ def load() -> str:
 
 
 def steady_allocator() -> str:
-    """glibc only: keep freed memory in the heap (mmap threshold 32 MB, trim threshold 1 GB) instead of
-    handing it back to the OS. Otherwise a forward pass timed after a call that freed tens of MB pays to
-    fault those pages back in: on the shipped PilotNet, batch 32, one thread, a plain forward took 33 ms
-    alone and 43-47 ms right after a Grad-CAM call (bench/methods_speed.py's pattern), so ratios depended
-    on which call came before. Both sides of every ratio, references included, run under it."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        done = libc.mallopt(-3, 32 << 20) == 1 and libc.mallopt(-1, 1 << 30) == 1  # M_MMAP_, M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        done = False
-    return ("glibc malloc keeps freed memory (mmap threshold 32 MB, trim threshold 1 GB)" if done
-            else "allocator left as it is (not glibc)")
+    """pilotlens.keep_freed_memory(), as the pilotlens command does at start: glibc keeps freed blocks, so a
+    forward pass timed after a call that freed tens of MB does not fault them back in (33 ms alone, 43-47 ms
+    right after a Grad-CAM call, on PilotNet at one thread) and no ratio depends on the call before it.
+    Both sides of every ratio, references included, run under it."""
+    if pilotlens.keep_freed_memory():
+        return "glibc malloc keeps freed memory (pilotlens.keep_freed_memory: mmap threshold 32 MB, trim threshold 1 GB)"
+    return "allocator left as it is (not glibc, or PILOTLENS_KEEP_MEMORY=0)"
 
 
 def warn_contention() -> None:

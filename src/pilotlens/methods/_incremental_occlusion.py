@@ -19,8 +19,8 @@ Not done, measured: running the patches channels-last (regions gathered and past
 the patch convolutions in oneDNN's NHWC layout) takes PilotNet's windows of 8-32 px from 0.20 to 0.11 s
 and a 224 px VGG-like net's from 2.0 to 1.4 s, and those maps are as close to the float64 map as captum's
 (VGG: 1.8e-5 against 1.7e-5 of the map's scale). But they no longer equal captum's and the full passes'
-to 1e-5 (VGG: 2e-5; a test donkey: 1.03e-5), where the NCHW patches do (VGG: 0, PilotNet: 2e-7 of
-scale; bench/occlusion_speed.py). The incremental map stays the full computation's, to the digit.
+to 1e-5 (VGG: 2e-5; a test donkey: 1.03e-5), where the NCHW patches do (VGG: 0 to 6e-6, PilotNet:
+2e-7 of scale; bench/occlusion_speed.py). The incremental map stays the full computation's, to the digit.
 """
 from __future__ import annotations
 
