@@ -16,7 +16,6 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-
 def inplace_relu_net() -> tuple[nn.Module, torch.Tensor]:
     """conv -> ReLU(inplace=True) -> flatten -> linear (seeded, lazy layer built) and its 2 x 3 x 10 x 10 input:
     the conv's output, a CAM layer, is overwritten in place by the ReLU."""
@@ -25,6 +24,7 @@ def inplace_relu_net() -> tuple[nn.Module, torch.Tensor]:
     x = torch.rand(2, 3, 10, 10)
     model(x)
     return model, x
+
 
 def pilotnet_like() -> nn.Module:
     """PilotNet geometry: 3x66x200 -> 24/36/48 5x5 s2, 64/64 3x3 -> 64x1x18 -> 100/50/10/1."""
