@@ -7,16 +7,15 @@ Each proposal is applied by patching the engine in this process only (nothing un
 every variant runs interleaved with the others and with the plain forward pass, as in explain_speed.py.
 Before timing, each variant's maps are compared with the current engine's (max |Δmap|).
 
-Adopted and folded into the library (methods/_fast_input_grad.py): the input gradient of a strided conv
-with few input channels computed by forward convolutions. What is left to measure:
+Adopted and folded into the library: the input gradient of a strided conv with few input channels
+computed by forward convolutions (methods/_fast_input_grad.py), and forward passes on a channels_last batch
+where the model takes it (layout.py). What is left to measure:
 
   plain      the engine without that fast backward: what it buys.
+  nchw       the engine on the batch as given (PILOTLENS_CHANNELS_LAST=0): what the layout buys. Its
+             gradient maps can differ from the current engine's where a ReLU sits within rounding of zero.
   all        the fast backward for every strided conv, whatever its input channels (the library stops at
              MAX_IN_CHANNELS = 4: from about 24 channels on oneDNN's own backward is as fast or faster).
-  cl         the model runs on a channels_last copy of the input. Faster both ways, but not adopted: it
-             changes the forward pass's float rounding, so a ReLU whose input is within rounding of zero
-             can switch, and the gradient with it (measured: 2 of 16 integrated-gradients steps of a test
-             model changed their map by 5-9%). A model that calls .view on an activation also fails on it.
   tconv      every other strided conv (more input channels) backpropagates by conv_transpose2d on channels_last
              copies of the output gradient and the weight, the result made contiguous again. Alone, per layer,
              that is 10-25 % faster than oneDNN's own backward-data at PilotNet's and donkey's second and third
@@ -26,7 +25,7 @@ with few input channels computed by forward convolutions. What is left to measur
 from __future__ import annotations
 
 import argparse
-import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -36,10 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import explain_speed as es  # noqa: E402
 
 import pilotlens  # noqa: E402
+import pilotlens.layout  # noqa: E402
 from pilotlens.methods import _fast_input_grad as fast  # noqa: E402
 
-base = importlib.import_module("pilotlens.methods.base")
-CURRENT_CHECK_INPUT = base.Explainer._check_input
 CURRENT_LIMIT = fast.MAX_IN_CHANNELS
 CURRENT_GRAD = fast.conv_input_grad
 
@@ -55,28 +53,25 @@ def input_grad_tconv(g, weight, stride, padding, in_size):
                                                 None, stride, padding, extra).contiguous()
 
 
-def check_input_cl(self, x):
-    return CURRENT_CHECK_INPUT(self, x).contiguous(memory_format=torch.channels_last)
-
-
-#: variant -> (which strided convs take the custom backward: input channels up to, _check_input, that backward)
+#: variant -> (which strided convs take the custom backward: input channels up to, PILOTLENS_CHANNELS_LAST,
+#: that backward)
 VARIANTS = {
-    "current": (CURRENT_LIMIT, CURRENT_CHECK_INPUT, CURRENT_GRAD),
-    "plain": (0, CURRENT_CHECK_INPUT, CURRENT_GRAD),
-    "all": (10 ** 9, CURRENT_CHECK_INPUT, CURRENT_GRAD),
-    "cl": (CURRENT_LIMIT, check_input_cl, CURRENT_GRAD),
-    "tconv": (10 ** 9, CURRENT_CHECK_INPUT, input_grad_tconv),
+    "current": (CURRENT_LIMIT, "1", CURRENT_GRAD),
+    "plain": (0, "1", CURRENT_GRAD),
+    "nchw": (CURRENT_LIMIT, "0", CURRENT_GRAD),
+    "all": (10 ** 9, "1", CURRENT_GRAD),
+    "tconv": (10 ** 9, "1", input_grad_tconv),
 }
 GRADIENT_METHODS = {"gradient", "guided_backprop", "integrated_gradients", "smoothgrad", "guided_grad_cam"}
 
 
 def applies(variant: str, method: str) -> bool:
     """The backward variants change only the gradient path: other methods would time the same code twice."""
-    return method in GRADIENT_METHODS or variant in ("current", "cl")
+    return method in GRADIENT_METHODS or variant in ("current", "nchw")
 
 
 def use(variant: str) -> None:
-    fast.MAX_IN_CHANNELS, base.Explainer._check_input, fast.conv_input_grad = VARIANTS[variant]
+    fast.MAX_IN_CHANNELS, os.environ[pilotlens.layout.ENV], fast.conv_input_grad = VARIANTS[variant]
 
 
 def main(argv=None) -> int:
@@ -114,11 +109,10 @@ def main(argv=None) -> int:
                         c = es.Case(method, variant, run, label=variant)
                         c.diff = float((run() - ref.maps).abs().max())
                         cases.append(c)
-                if "cl" in args.variants:
-                    x_cl = x.contiguous(memory_format=torch.channels_last)
-                    c = es.Case("forward", "channels_last", lambda m=b.model: es._forward(m, x_cl))
-                    c.diff = 0.0
-                    cases.insert(0, c)
+                x_cl = x.contiguous(memory_format=torch.channels_last)  # the forward the current engine runs
+                c = es.Case("forward", "channels_last", lambda m=b.model: es._forward(m, x_cl))
+                c.diff = 0.0
+                cases.insert(0, c)
                 forward = es.Case("forward", "forward", lambda m=b.model, x=x: es._forward(m, x))
                 es.measure(cases, forward, args.repeats, args.repeats, float("inf"), 3, 0.03)
                 print(f"\n== {b.name} {'x'.join(map(str, b.shape))}, batch {batch}, {threads} thread(s) "

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import pilotlens
+import pilotlens.layout
 from pilotlens.models.zoo import Affine, PilotNet
 
 warnings.filterwarnings("ignore")  # captum warns that the input did not require grad; that is expected
@@ -57,6 +58,9 @@ except Exception as exc:  # noqa: BLE001
 LIBRARIES = ("captum", "torchcam")
 #: the issue's targets: PilotNet, batch 32, ratio to the forward pass
 TARGETS = {"visual_backprop": 1.1, "grad_cam": 1.1, "gradient": 2.2, "guided_backprop": 2.2}
+#: methods whose map depends on which ReLUs open: a ReLU within rounding of zero may open differently when the
+#: forward pass runs channels_last (pilotlens/layout.py), and these maps then differ by more than rounding
+LAYOUT_SENSITIVE = ("gradient", "guided_backprop", "grad_cam", "integrated_gradients")  # smoothgrad: noise differs
 IG_STEPS, SMOOTHGRAD_SAMPLES, SMOOTHGRAD_NOISE = 16, 8, 0.15
 
 
@@ -255,10 +259,13 @@ def measure(cases: list[Case], forward: Case, rounds: int, min_rounds: int, seco
     return done
 
 
-def check_maps(cases: list[Case], x: torch.Tensor) -> None:
+def check_maps(cases: list[Case], x: torch.Tensor) -> list[str]:
     """Each implementation returned B x H x W maps in [0, 1] (its last timed call); record how far each is
-    from pilotlens's."""
-    ours: dict[str, torch.Tensor] = {}
+    from pilotlens's. Where a gradient map is further than rounding from a reference's, pilotlens runs once
+    more on the batch as given (PILOTLENS_CHANNELS_LAST=0): the lines returned say how far that one is, which
+    tells a ReLU that opens differently in the two layouts' rounding (pilotlens/layout.py) from a wrong map."""
+    ours: dict[str, Case] = {}
+    notes = []
     for c in sorted(cases, key=lambda c: c.library != "pilotlens"):
         maps = c.last.detach()
         if tuple(maps.shape) != (x.shape[0], *x.shape[2:]) or not torch.isfinite(maps).all():
@@ -266,9 +273,18 @@ def check_maps(cases: list[Case], x: torch.Tensor) -> None:
         if maps.min() < -1e-4 or maps.max() > 1 + 1e-4:
             raise AssertionError(f"{c.library} {c.method}: maps outside [0, 1]")
         if c.library == "pilotlens":
-            ours[c.method] = maps
+            ours[c.method] = c
         elif c.method in ours:
-            c.diff = float((maps - ours[c.method]).abs().max())
+            c.diff = float((maps - ours[c.method].last).abs().max())
+            if c.diff > 1e-4 and c.method in LAYOUT_SENSITIVE and c.library == "captum":  # torchcam: see README
+                os.environ[pilotlens.layout.ENV] = "0"
+                try:
+                    plain = float((maps - ours[c.method].run()).abs().max())
+                finally:
+                    del os.environ[pilotlens.layout.ENV]
+                notes.append(f"  Δmap {c.library} {c.method}: {c.diff:.0e}; pilotlens on the batch as given "
+                             f"(PILOTLENS_CHANNELS_LAST=0): {plain:.0e}")
+    return notes
 
 
 # -- the tables ------------------------------------------------------------------------------------
@@ -283,11 +299,15 @@ def quartiles(v: list[float]) -> tuple[float, float]:
     return q[0], q[2]
 
 
-def rows(cases: list[Case], forward: Case, noise: Case) -> list[dict]:
-    """One row per method: pilotlens's ms and ratio, each library's, and pilotlens's speedup."""
+def rows(cases: list[Case], forward: Case, noise: Case, laid_out: Case | None) -> list[dict]:
+    """One row per method: pilotlens's ms and ratio, each library's, and pilotlens's speedup; first the
+    forward pass, and the same pass on the batch as pilotlens's explainers lay it out."""
     by = {(c.method, c.library): c for c in cases}
     out = [{"method": "forward (no_grad)", "ms": med(forward.ms), "ratio": 1.0, "iqr": quartiles(noise.ratios),
             "slow": False}]
+    if laid_out is not None:
+        out.append({"method": "forward, channels_last", "ms": med(laid_out.ms), "ratio": med(laid_out.ratios),
+                    "iqr": quartiles(laid_out.ratios), "slow": False})
     for method in dict.fromkeys(c.method for c in cases):
         ours = by.get((method, "pilotlens"))
         row = {"method": method, "ms": med(ours.ms) if ours else None, "ratio": med(ours.ratios) if ours else None,
@@ -436,25 +456,33 @@ def main(argv: list[str] | None = None) -> int:
                     cases = [c for c in cases if not c.slow]
                 fast, slow = [c for c in cases if not c.slow], [c for c in cases if c.slow]
                 noise = Case("forward", "forward", forward.run, label="the forward pass against itself")
+                laid_out = None
+                if pilotlens.layout.decide(b.model, x):  # the pass pilotlens's explainers run (layout.py)
+                    xc = pilotlens.layout.arrange(b.model, x)
+                    laid_out = Case("forward, channels_last", "forward", lambda m=b.model, xc=xc: _forward(m, xc),
+                                    label="model(x.contiguous(memory_format=torch.channels_last)), no_grad: "
+                                          "the forward pass pilotlens's explainers run (pilotlens/layout.py)")
                 t0 = time.perf_counter()
-                n_fast = measure([noise] + fast, forward, fast_rounds, 3, share[batch] * (0.5 if slow else 1.0),
+                n_fast = measure([noise] + ([laid_out] if laid_out else []) + fast, forward, fast_rounds, 3, share[batch] * (0.5 if slow else 1.0),
                                  warmup, min_sample_s)
                 n_slow = 0
                 if slow:
                     n_slow = measure(slow, Case("forward", "forward", forward.run), slow_rounds, 1,
                                      share[batch] - (time.perf_counter() - t0), warmup, min_sample_s)
-                check_maps(cases, x)
-                table = rows(cases, forward, noise)
+                notes = check_maps(cases, x)
+                table = rows(cases, forward, noise, laid_out)
                 title = f"{b.name} {'x'.join(map(str, b.shape))}, batch {batch}, {threads} thread(s)"
                 print(f"== {title} (forward {med(forward.ms):.1f} ms; {n_fast} rounds fast, {n_slow} slow)")
                 print(text_table(table))
                 for line in skipped:
                     print(f"  skipped {line}")
+                for line in notes:
+                    print(line)
                 for line in target_lines(b.name, batch, table):
                     print(line)
                 print()
-                results.append((title, table, skipped))
-                legend.update({(c.library, c.method): c.label for c in cases})
+                results.append((title, table, skipped, notes))
+                legend.update({(c.library, c.method): c.label for c in cases + ([laid_out] if laid_out else [])})
                 sys.stdout.flush()
 
     occlusion_rows = []
@@ -473,11 +501,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Ratios to the plain forward pass (`torch.no_grad()`), median over interleaved rounds; {machine()}. "
           "Speedup = reference's ratio / pilotlens's. Δmap = max |reference map − pilotlens map| (both min-max "
           "normalised at input resolution; smoothgrad draws different noise).\n")
-    for title, table, skipped in results:
+    for title, table, skipped, notes in results:
         print(f"**{title}**\n")
         print(markdown_table(table))
         if skipped:
             print("\nskipped: " + "; ".join(skipped))
+        for line in notes:
+            print("\n" + line.strip())
         print()
     if occlusion_rows:
         print("**Occlusion** (windows of several sizes, stride half the window; Δmap relative to captum's largest "

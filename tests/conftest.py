@@ -5,6 +5,8 @@ import pytest
 import torch
 from torch import nn
 
+from pilotlens.layout import arrange, decide
+
 
 @pytest.fixture(scope="module")
 def one_thread():
@@ -96,7 +98,8 @@ def build(name: str, batch: int = 3, seed: int = 0):
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             nn.init.uniform_(m.bias, -0.1, 0.1)
-    return model.eval(), x
+    decide(model.eval(), x)  # the layout pilotlens runs it in, known before a reference runs it (captum_forward)
+    return model, x
 
 
 @pytest.fixture(params=sorted(CASES))
@@ -107,19 +110,24 @@ def case(request):
 
 
 class Concat(nn.Module):
-    """The model as captum wants it: one B x K tensor (tuple heads concatenated)."""
+    """The model as captum wants it: one B x K tensor (tuple heads concatenated). With `arranged`, the batch
+    is laid out as pilotlens's forward passes run this model (pilotlens/layout.py: channels_last on CPU where
+    the model takes it), so the reference evaluates the same sums in the same order, down to which ReLUs open
+    at an input within rounding of zero, and the comparison holds to float rounding."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, arranged: bool = True):
         super().__init__()
-        self.model = model
+        self.model, self.arranged = model, arranged
 
     def forward(self, x):
-        out = self.model(x)
+        out = self.model(arrange(self.model, x) if self.arranged else x)
         return torch.cat(out, dim=1) if isinstance(out, tuple) else out
 
 
-def captum_forward(model: nn.Module) -> nn.Module:
-    return Concat(model).eval()
+def captum_forward(model: nn.Module, arranged: bool = True) -> nn.Module:
+    """The reference's view of the model (see Concat); arranged=False for a method that runs the model's
+    batches as given (occlusion)."""
+    return Concat(model, arranged).eval()
 
 
 def explained_columns(name: str, model: nn.Module, x: torch.Tensor) -> list[int]:

@@ -4,6 +4,7 @@ from captum.attr import LayerAttribution, LayerGradCam
 from conftest import assert_rel_close, build, captum_forward, explained_columns, inplace_relu_net
 
 import pilotlens
+from pilotlens.layout import arrange
 
 LAYERS = {"pilotnet": "8", "donkey": "features.8", "gap": "3", "nested": "1.0"}
 
@@ -43,7 +44,7 @@ def test_signed_grad_cam_keeps_both_signs_and_unsigned_is_its_positive_part():
 
 def test_steering_target_picks_the_side_per_image():
     model, x = build("pilotnet", batch=4)
-    out = model(x)[:, 0].detach()
+    out = model(arrange(model, x))[:, 0].detach()  # as pilotlens sees it: the threshold is one image's value
     threshold = float(out.abs().median())
     sal = pilotlens.explain(model, x, "grad_cam", signed=True, target=pilotlens.Steering(threshold))
     for i in range(4):

