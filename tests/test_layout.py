@@ -6,7 +6,7 @@ import weakref
 import pytest
 import torch
 from captum.attr import Saliency as CaptumSaliency
-from conftest import assert_rel_close, build, captum_forward
+from conftest import assert_rel_close, build, captum_forward, inplace_relu_net
 from torch import nn
 
 import pilotlens
@@ -69,6 +69,31 @@ def test_a_model_the_layout_cannot_serve_runs_the_batch_as_given(cls, monkeypatc
         monkeypatch.delenv(ENV)
         assert torch.equal(fast.raw, plain.raw) and torch.equal(fast.output, plain.output)
     assert torch.equal(fast.output, model(x).detach())
+
+
+def _unusual_layers():
+    """Dilated, grouped, reflect-padded convs, batch norm, max pooling and an in-place ReLU."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, 2, dilation=2), nn.BatchNorm2d(6), nn.ReLU(inplace=True),
+                          nn.Conv2d(6, 6, 3, groups=3), nn.MaxPool2d(2), nn.ELU(),
+                          nn.Conv2d(6, 4, 3, padding=1, padding_mode="reflect"), nn.ReLU(), nn.Flatten(),
+                          nn.LazyLinear(2))
+    x = torch.rand(2, 3, 37, 45)
+    model(x)
+    return model.eval(), x
+
+
+@pytest.mark.parametrize("make", [inplace_relu_net, _unusual_layers])
+def test_models_with_in_place_ops_and_unusual_layers_take_the_layout(make, monkeypatch):
+    model, x = make()
+    assert decide(model, x)
+    sal = pilotlens.explain(model, x, "gradient", target=0)
+    assert torch.equal(sal.output, model(arrange(model, x)).detach())
+    ref = CaptumSaliency(captum_forward(model)).attribute(x.clone(), target=0, abs=True).amax(1)
+    assert_rel_close(sal.raw, ref)
+    monkeypatch.setenv(ENV, "0")  # the batch as given: captum on it agrees the same way
+    ref = CaptumSaliency(captum_forward(model, arranged=False)).attribute(x.clone(), target=0, abs=True).amax(1)
+    assert_rel_close(pilotlens.explain(model, x, "gradient", target=0).raw, ref)
 
 
 def test_the_memory_reading_model_does_change_with_the_layout():

@@ -2,15 +2,18 @@
 
 oneDNN convolves a channels_last (NHWC) batch without reordering it to and from its blocked format at every
 layer. Measured at batch 32 (bench/explain_speed.py prints both forwards): the shipped PilotNet's forward
-takes 0.73-0.77x the time of the same forward on the usual NCHW batch, donkey's 0.78-0.83x. Every explainer
-runs its forward passes through `arrange`, so each method gains the same.
+takes 0.73-0.78x the time of the same forward on the usual NCHW batch, donkey's 0.78-0.83x. Every explainer
+runs its forward passes through `arrange` (occlusion aside: its incremental passes are its own), so each
+method gains the same.
 
 Same model, different float rounding. Channels_last sums each conv in another order, so activations and
-outputs differ from the NCHW forward's by rounding (PilotNet: 5e-7 at the output). Methods that read only
-the forward pass (VisualBackProp, occlusion-like and CAM maps) are continuous in the activations and move by
-rounding too. A gradient also depends on which ReLUs are open, and a ReLU whose input lies within rounding of
-zero can decide the other way: on 512 frames of the synthetic world, PilotNet's gradient map changed on one
-frame, by 3.4e-3 at most on the normalised map, donkey's on none. Either decision is the model's gradient
+outputs differ from the NCHW forward's by rounding (PilotNet: 5e-7 at the output). Maps made from the
+forward pass alone (VisualBackProp, activation maps, the Score-CAM family, RISE) are continuous in the
+activations and move by rounding too; a map that sums terms which cancel amplifies it (Grad-CAM's weighted
+channels: 5e-5 on one image of the speed bench's PilotNet batch). A gradient also depends on which ReLUs
+are open, and a ReLU whose input lies within rounding of zero can decide the other way: on 512 frames of
+the synthetic world, PilotNet's gradient map changed on one frame, by 3.4e-3 at most on the normalised
+map, donkey's on none. Either decision is the model's gradient
 to float precision; the NCHW one is what captum computes on the same NCHW batch. PILOTLENS_CHANNELS_LAST=0
 runs the plain layout.
 
