@@ -18,6 +18,7 @@ difference between the reference's map and pilotlens's for the same batch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import gc
 import os
@@ -277,14 +278,25 @@ def check_maps(cases: list[Case], x: torch.Tensor) -> list[str]:
         elif c.method in ours:
             c.diff = float((maps - ours[c.method].last).abs().max())
             if c.diff > 1e-5 and c.method in LAYOUT_SENSITIVE and c.library == "captum":  # torchcam normalises first
-                os.environ[pilotlens.layout.ENV] = "0"
-                try:
+                with batch_as_given():
                     plain = float((maps - ours[c.method].run()).abs().max())
-                finally:
-                    del os.environ[pilotlens.layout.ENV]
                 notes.append(f"  Δmap {c.library} {c.method}: {c.diff:.0e}; pilotlens on the batch as given "
                              f"(PILOTLENS_CHANNELS_LAST=0): {plain:.0e}")
     return notes
+
+
+@contextlib.contextmanager
+def batch_as_given():
+    """pilotlens's explainers run the batch as given (PILOTLENS_CHANNELS_LAST=0), then as before."""
+    before = os.environ.get(pilotlens.layout.ENV)
+    os.environ[pilotlens.layout.ENV] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[pilotlens.layout.ENV]
+        else:
+            os.environ[pilotlens.layout.ENV] = before
 
 
 # -- the tables ------------------------------------------------------------------------------------
@@ -462,8 +474,9 @@ def main(argv: list[str] | None = None) -> int:
                     laid_out = Case("forward, channels_last", "forward", lambda m=b.model, xc=xc: _forward(m, xc),
                                     label="model(x.contiguous(memory_format=torch.channels_last)), no_grad: "
                                           "the forward pass pilotlens's explainers run (pilotlens/layout.py)")
+                forwards = [noise] + ([laid_out] if laid_out else [])
                 t0 = time.perf_counter()
-                n_fast = measure([noise] + ([laid_out] if laid_out else []) + fast, forward, fast_rounds, 3, share[batch] * (0.5 if slow else 1.0),
+                n_fast = measure(forwards + fast, forward, fast_rounds, 3, share[batch] * (0.5 if slow else 1.0),
                                  warmup, min_sample_s)
                 n_slow = 0
                 if slow:
@@ -482,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(line)
                 print()
                 results.append((title, table, skipped, notes))
-                legend.update({(c.library, c.method): c.label for c in cases + ([laid_out] if laid_out else [])})
+                legend.update({(c.library, c.method): c.label for c in cases + forwards[1:]})
                 sys.stdout.flush()
 
     occlusion_rows = []

@@ -76,7 +76,8 @@ def _probe(model: nn.Module, x: torch.Tensor) -> bool:
             return False
     if fast.shape != plain.shape or fast.dtype != plain.dtype:
         return False
-    scale = float(plain[torch.isfinite(plain)].abs().max()) if torch.isfinite(plain).any() else 0.0
+    finite = plain[torch.isfinite(plain)]
+    scale = float(finite.abs().max()) if finite.numel() else 0.0
     return bool(torch.allclose(fast, plain, rtol=RTOL, atol=ATOL * max(scale, 1.0), equal_nan=True))
 
 

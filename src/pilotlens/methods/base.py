@@ -129,11 +129,15 @@ class Explainer:
             raise RuntimeError(f"this {self.name} explainer is closed")
         return check_input(self.model, x)
 
+    def _laid_out(self, x: torch.Tensor) -> torch.Tensor:
+        """x in the layout this explainer's forward passes run in (layout.py; as given for a method that opts out)."""
+        return arrange(self.model, x) if self.channels_last else x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The model's output as B x K, with a clear error when the model rejects x. The pass runs in the
         layout layout.py chose for the model (channels_last on CPU where the model takes it)."""
         try:
-            out = self.model(arrange(self.model, x) if self.channels_last else x)
+            out = self.model(self._laid_out(x))
         except RuntimeError as exc:
             raise ValueError(f"the model rejected an input of shape {tuple(x.shape)}: {exc}") from exc
         return model_output(out)
@@ -152,8 +156,7 @@ class Explainer:
         from ._fast_input_grad import prepare  # here, not at the top: only this body is the fast path's
 
         with HookSet() as fast:
-            x = arrange(self.model, x.detach()) if self.channels_last else x.detach()
-            xg = prepare(self.model, x, fast).requires_grad_(True)
+            xg = prepare(self.model, self._laid_out(x.detach()), fast).requires_grad_(True)
             output = self.forward(xg)
             if target is None:
                 target = self.fixed_target(spec, output)
