@@ -23,6 +23,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .donkey_bins import donkey_soft_unbin, donkey_unbin
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: how torchvision's ImageNet classifiers see (Pilot settings)
@@ -207,36 +209,6 @@ class DonkeyCategorical(nn.Module):
     def decode_soft(self, output: torch.Tensor) -> torch.Tensor:
         """The differentiable twin of `decode`, which steering targets explain (see donkey_soft_unbin)."""
         return donkey_soft_unbin(output, self.angle_bins, self.throttle_range)
-
-
-def donkey_unbin(output: torch.Tensor, angle_bins: int = 15, throttle_range: float = 0.5) -> torch.Tensor:
-    """donkeycar's categorical decoding: B x (angle bins + throttle bins) -> B x 2 [angle, throttle].
-
-    As donkeycar's linear_unbin: angle = argmax * 2 / (angle_bins - 1) - 1 (bins spread over -1 .. 1);
-    throttle = argmax * throttle_range / throttle_bins (offset 0, N = the throttle bin count).
-    Logits or probabilities alike (only the argmax counts).
-    """
-    throttle_bins = output.shape[1] - angle_bins
-    a = output[:, :angle_bins].argmax(dim=1).to(output.dtype)
-    t = output[:, angle_bins:].argmax(dim=1).to(output.dtype)
-    angle = a * (2.0 / (angle_bins - 1)) - 1.0
-    throttle = t * (float(throttle_range) / throttle_bins)
-    return torch.stack([angle, throttle], dim=1)
-
-
-def donkey_soft_unbin(output: torch.Tensor, angle_bins: int = 15, throttle_range: float = 0.5,
-                      probabilities: bool = False) -> torch.Tensor:
-    """B x (angle bins + throttle bins) logits (or `probabilities`, as a Keras softmax gives them) ->
-    B x 2 expected [angle, throttle] under each head's distribution, on the bin values `donkey_unbin`
-    uses: differentiable, so a target can explain it."""
-    throttle_bins = output.shape[1] - angle_bins
-    pa, pt = output[:, :angle_bins], output[:, angle_bins:]
-    if not probabilities:
-        pa, pt = pa.softmax(dim=1), pt.softmax(dim=1)
-    angles = torch.arange(angle_bins, dtype=output.dtype, device=output.device) * (2.0 / (angle_bins - 1)) - 1.0
-    throttles = torch.arange(throttle_bins, dtype=output.dtype, device=output.device) * (float(throttle_range) / throttle_bins)
-    return torch.stack([pa @ angles, pt @ throttles], dim=1)
-
 
 
 class LongRangeCNN(nn.Module):

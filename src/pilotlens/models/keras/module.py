@@ -12,7 +12,7 @@ import copy
 import torch
 from torch import nn
 
-from ..zoo import donkey_unbin, donkey_soft_unbin
+from ..donkey_bins import donkey_soft_unbin, donkey_unbin
 from .config import GRAPH_FORMAT, GRAPH_VERSION
 from .layers import build_layer
 
