@@ -12,13 +12,18 @@ Only the class name and config of each layer are read (never its Python module),
 The two layouts differ in: InputLayer `batch_input_shape` (2) vs `batch_shape` (3); inbound nodes as
 `[[["name", 0, 0, {}]]]` (2) vs `[{"args": [<keras tensor with keras_history>], "kwargs": {}}]` (3);
 LeakyReLU `alpha` (2) vs `negative_slope` (3); BatchNormalization `axis` as `[3]` (2) or `-1`.
+Keras 2.0-2.2.4 wrote a Sequential's `config` as the layer list itself; Keras 1 did too, with its own
+layer keys and orderings, which `keras1.translate` turns into Keras 2 terms first.
+
+A Flatten spec may say `"order": "channels_first"` (a Keras 1 `dim_ordering: th` model flattens C, H, W);
+graphs holding one are version 2, so that a pilotlens that flattens channels-last only refuses them.
 """
 from __future__ import annotations
 
 from typing import Any
 
 GRAPH_FORMAT = "pilotlens.keras-graph"
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2
 
 #: Keras activation names -> the spec KerasModel builds a module from
 _ACTIVATIONS = {"linear", "relu", "relu6", "elu", "selu", "sigmoid", "tanh", "softmax", "softplus",
@@ -243,15 +248,40 @@ def _input_shape(shape: list | None, where: str) -> list:
     return [None if v is None else int(v) for v in shape]
 
 
-def parse_config(config: dict, lambdas: dict | None = None) -> dict:
-    """The layer graph (plain data, see the module docstring) of a Keras model config.
+def parse_config(config: dict, lambdas: dict | None = None, keras_version: str | None = None) -> dict:
+    """The layer graph (plain data, see the module docstring) of a Keras model config (Keras 1, 2 or 3).
 
     Raises KerasConfigError (a ValueError) for a Lambda not stated in `lambdas`, an unsupported
     layer, several inputs, shared layers, or a Sequential with no input shape.
     """
+    return parse_with_orders(config, lambdas, keras_version)[0]
+
+
+def parse_with_orders(config: dict, lambdas: dict | None = None,
+                      keras_version: str | None = None) -> tuple[dict, dict[str, str]]:
+    """(graph, {layer name: "th" | "tf"}): parse_config, and for a Keras 1 config each layer's
+    dim_ordering (how its kernel is stored); {} for Keras 2 and 3 (always channels-last kernels)."""
+    if not isinstance(config, dict):
+        raise KerasConfigError(f"the model config is a {type(config).__name__}, not a JSON object")
+    from . import keras1  # keras1 reads this module's KerasConfigError
+    if not keras1.is_keras1(config, keras_version):
+        return _parse(config, lambdas), {}
+    translated, orders = keras1.translate(config)
+    graph = _parse(translated, lambdas)
+    for spec in graph["layers"]:
+        if spec["type"] == "flatten" and orders.get(spec["name"]) == "th":
+            spec["order"] = "channels_first"
+    if any(spec.get("order") == "channels_first" for spec in graph["layers"]):
+        graph["version"] = GRAPH_VERSION  # older readers flatten channels-last only: they must refuse it
+    return graph, orders
+
+
+def _parse(config: dict, lambdas: dict | None) -> dict:
     lambdas = dict(lambdas or {})
     kind = config.get("class_name")
     inner = config.get("config")
+    if kind == "Sequential" and isinstance(inner, list):  # Keras 2.0-2.2.4: the layer list itself
+        inner = {"layers": inner}
     if kind not in ("Sequential", "Functional", "Model") or not isinstance(inner, dict) or "layers" not in inner:
         raise KerasConfigError(f"the model is a {kind!r}, not a Sequential or Functional model with a layer list "
                                "(a subclassed Keras model has no layer graph in its file)")
@@ -275,7 +305,7 @@ def _layer_spec(layer: dict, name: str, lambdas: dict) -> dict:
         if isinstance(e, KerasConfigError):
             raise
         raise KerasConfigError(f"layer {name!r} ({class_name}): its config cannot be read ({type(e).__name__}: {e}); "
-                               "files from Keras 2.x and 3 are supported") from e
+                               "files from Keras 1, 2 and 3 are supported") from e
 
 
 def _name(layer: dict) -> str:
@@ -303,7 +333,7 @@ def _sequential(inner: dict, layers: list, lambdas: dict) -> dict:
         previous = name
     if not specs:
         raise KerasConfigError("the Sequential model has no layers")
-    return {"format": GRAPH_FORMAT, "version": GRAPH_VERSION, "input": {"name": input_name, "shape": shape},
+    return {"format": GRAPH_FORMAT, "version": 1, "input": {"name": input_name, "shape": shape},
             "layers": specs, "outputs": [previous]}
 
 
@@ -342,5 +372,5 @@ def _functional(inner: dict, layers: list, lambdas: dict) -> dict:
     for o in outputs:
         if o not in specs:
             raise KerasConfigError(f"output {o!r} is not a layer of the model")
-    return {"format": GRAPH_FORMAT, "version": GRAPH_VERSION, "input": {"name": inputs[0], "shape": shape},
+    return {"format": GRAPH_FORMAT, "version": 1, "input": {"name": inputs[0], "shape": shape},
             "layers": list(specs.values()), "outputs": outputs}

@@ -130,10 +130,22 @@ def channels_last_flat(x: torch.Tensor) -> torch.Tensor:
 
 
 class KerasFlatten(nn.Module):
-    """Flatten in Keras's channels-last order, so the next Dense layer's weights keep their meaning."""
+    """Flatten in Keras's channels-last order, so the next Dense layer's weights keep their meaning;
+    order="channels_first" for a Keras 1 `dim_ordering: th` model, whose Flatten took C, H, W."""
+
+    def __init__(self, order: str = "channels_last"):
+        super().__init__()
+        if order not in ("channels_last", "channels_first"):
+            raise ValueError(f"flatten order must be channels_last or channels_first, got {order!r}")
+        self.order = order
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.order == "channels_first":
+            return x.reshape(x.shape[0], -1)
         return channels_last_flat(x)
+
+    def extra_repr(self) -> str:
+        return "" if self.order == "channels_last" else "keras 1 'th': C, H, W order"
 
 
 class KerasReshape(nn.Module):
@@ -325,7 +337,7 @@ def build_layer(spec: dict) -> nn.Module:
     if t == "mask":
         return ZeroBorder(spec["border"])
     if t == "flatten":
-        return KerasFlatten()
+        return KerasFlatten(spec.get("order", "channels_last"))
     if t == "reshape":
         return KerasReshape(spec["target"])
     if t == "affine":
@@ -391,3 +403,18 @@ def state_of(spec: dict, arrays: list[np.ndarray], prefix: str) -> dict[str, tor
     if len(arrays) > 1:
         out[inner + "bias"] = tensor(arrays[1])
     return out
+
+
+class Declared:
+    """A dataset's declared shape, standing in for its array: `fill_shapes` checks the layer config
+    against it before anything is read (and `transpose` follows a layout change as the array would)."""
+
+    def __init__(self, shape):
+        self.shape = tuple(int(v) for v in shape)
+        self.ndim = len(self.shape)
+
+    def transpose(self, *axes) -> "Declared":
+        return Declared(self.shape[a] for a in axes)
+
+    def __getitem__(self, index) -> "Declared":
+        return self  # a flip keeps the shape
