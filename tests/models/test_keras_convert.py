@@ -195,7 +195,7 @@ def test_avg_pool_same_averages_only_the_pixels_inside(tmp_path, size, kernel, s
 
 
 def test_pilot_forward_concatenates_the_heads(saved):
-    from pilotlens.models.keras import keras_pilot
+    from pilotlens.models.keras.pilot import keras_pilot
     km, paths = saved["udacity"]
     pilot = keras_pilot(paths["h5"])
     x = K.nchw(_x("udacity", km))

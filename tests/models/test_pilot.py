@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from torch import nn
 
 from pilotlens.data.frame import Frame
-from pilotlens.models import pilot as pilot_module
+from pilotlens.models import pilot_file as pilot_module
 from pilotlens.models import zoo
 from pilotlens.models.pilot import Pilot
 

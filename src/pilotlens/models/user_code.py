@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .pilot import FILE_FORMAT
+from .pilot import Pilot
+from .pilot_file import FILE_FORMAT
 
 
 def split_spec(spec: str) -> tuple[Path, str] | None:
@@ -98,6 +99,18 @@ def user_model(spec: str, weights=None, **kwargs) -> nn.Module:
     path, name = parts
     if not path.is_file():
         raise FileNotFoundError(f"no Python file {path} (from --model {spec})")
+    cls = _user_class(path, name)
+    try:
+        model = cls(**kwargs)
+    except TypeError as e:
+        raise ValueError(f"{path}: {name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) failed: {e}") from e
+    if weights is not None:
+        _load_weights(model, weights, name)
+    return model.eval()
+
+
+def _user_class(path: Path, name: str) -> type[nn.Module]:
+    """The nn.Module class `name` from the user's file `path`, or a ValueError naming what it has."""
     module = _import_file(path)
     cls = getattr(module, name, None)
     if cls is None:
@@ -106,32 +119,30 @@ def user_model(spec: str, weights=None, **kwargs) -> nn.Module:
         raise ValueError(f"{path} has no {name!r}; the nn.Module classes it defines: {', '.join(found) or 'none'}")
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ValueError(f"{path}: {name} is not a torch.nn.Module class")
-    try:
-        model = cls(**kwargs)
-    except TypeError as e:
-        raise ValueError(f"{path}: {name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) failed: {e}") from e
-    if weights is not None:
-        state = read_state_dict(weights)
-        own = model.state_dict()
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        if missing or unexpected:
-            raise ValueError(f"{weights} does not fit {name}: missing keys: {_short(missing) or 'none'}; "
-                             f"unexpected keys: {_short(unexpected) or 'none'}")
-        for k, v in state.items():
-            if tuple(v.shape) != tuple(own[k].shape):
-                raise ValueError(f"{weights} does not fit {name}: {k} has shape {tuple(v.shape)} in the file, "
-                                 f"{tuple(own[k].shape)} in the model")
-        model.load_state_dict(state)
-    return model.eval()
+    return cls
 
 
-def user_pilot(spec: str, weights=None, *, model_kwargs: dict | None = None, **pilot_settings):
+def _load_weights(model: nn.Module, weights, name: str) -> None:
+    """Load the state_dict in `weights` into `model` strictly, with errors that say what does not fit."""
+    state = read_state_dict(weights)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        raise ValueError(f"{weights} does not fit {name}: missing keys: {_short(missing) or 'none'}; "
+                         f"unexpected keys: {_short(unexpected) or 'none'}")
+    for k, v in state.items():
+        if tuple(v.shape) != tuple(own[k].shape):
+            raise ValueError(f"{weights} does not fit {name}: {k} has shape {tuple(v.shape)} in the file, "
+                             f"{tuple(own[k].shape)} in the model")
+    model.load_state_dict(state)
+
+
+def user_pilot(spec: str, weights=None, *, model_kwargs: dict | None = None, **pilot_settings) -> Pilot:
     """A Pilot around the user's class: how it sees comes from the class where it says (a
     `preprocessing` dict of Pilot settings, `input_size`, `output_names`), then from
     `pilot_settings`, else the Pilot defaults. Saved pilots of user classes carry no architecture:
     `Pilot.load(path, model=user_model(spec))` fills them."""
-    from .pilot import Pilot
     model = user_model(spec, weights, **(model_kwargs or {}))
     settings: dict = {}
     if isinstance(getattr(model, "preprocessing", None), dict):

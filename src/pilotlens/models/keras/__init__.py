@@ -1,9 +1,12 @@
 """Keras `.h5` / `.keras` files as native torch modules (read with h5py; Keras is never imported).
 
     load_keras_model(path, lambdas=None) -> nn.Module with the Keras layer names
-    keras_pilot(path, crop=None, myconfig=None, lambdas=None, **pilot_settings) -> Pilot
-    import_keras(src, out, **options) -> Pilot (and writes a pilotlens pilot file)
-    add_verb(sub): the `pilotlens import` sub-command
+    keras_module(graph) -> the module for a parsed layer graph (what a pilot file rebuilds)
+
+This package is the converter only and knows nothing of Pilots, so that the pilot file can rebuild a
+converted model without an import circle. A Keras file becomes a Pilot in keras/pilot.py
+(`keras_pilot`, reached through models/open.py's `open_pilot`); `pilotlens import` writes it as a
+pilot file (keras/verb.py: `import_keras`).
 """
 from pathlib import Path
 
@@ -12,8 +15,6 @@ from .convert import load_keras_model
 from .files import read_keras_file
 from .module import KerasCategoricalPilot, KerasModel, keras_module
 from .myconfig import read_myconfig
-from .pilot import keras_pilot
-from .verb import add_keras_arguments, add_verb, import_keras, keras_options
 
 KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
 
@@ -23,6 +24,5 @@ def is_keras_file(spec) -> bool:
     return Path(str(spec)).suffix.lower() in KERAS_SUFFIXES
 
 
-__all__ = ["KERAS_SUFFIXES", "KerasCategoricalPilot", "KerasConfigError", "KerasModel", "add_keras_arguments",
-           "add_verb", "import_keras", "is_keras_file", "keras_module", "keras_options", "keras_pilot",
-           "load_keras_model", "parse_config", "read_keras_file", "read_myconfig"]
+__all__ = ["KERAS_SUFFIXES", "KerasCategoricalPilot", "KerasConfigError", "KerasModel", "is_keras_file",
+           "keras_module", "load_keras_model", "parse_config", "read_keras_file", "read_myconfig"]

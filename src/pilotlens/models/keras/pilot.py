@@ -92,25 +92,43 @@ def keras_pilot(path, *, crop=None, myconfig=None, lambdas: dict | None = None, 
     values = read_myconfig(myconfig) if myconfig is not None else {}
     throttle_range = float(values.get("MODEL_CATEGORICAL_MAX_THROTTLE_RANGE", DEFAULT_THROTTLE_RANGE))
     model, graph = convert(path, lambdas=lambdas, throttle_range=throttle_range)
-    raw_pixels = _normalises_itself(graph)
+    crop, mask = _frame_crop(crop, values, model.input_size, path, myconfig)
+    if mask is not None:
+        graph = with_input_mask(graph, mask)
+        model = _rebuilt(model, graph, throttle_range)
+    settings = {**_own_seeing(model, graph, path), "crop": crop, **pilot_settings}
+    _check_fits(model, settings, path)
+    return Pilot(model, arch=KERAS_ARCH, arch_kwargs={"graph": graph, "throttle_range": throttle_range}, **settings)
+
+
+def _frame_crop(crop, values: dict, model_size, path, myconfig) -> tuple[tuple[int, int, int, int], list | None]:
+    """(frame crop, border mask or None): the crop given, else donkeycar's from a myconfig, else none."""
     if crop is not None:
-        crop = _crop4(crop)
-    elif values:
-        crop, mask = donkeycar_preprocessing(values, model.input_size, path, myconfig)
-        if mask is not None:
-            state = model.state_dict()
-            graph = with_input_mask(graph, mask)
-            model = keras_module(graph, throttle_range=throttle_range)
-            model.load_state_dict(state)
-            model.eval()
-    else:
-        crop = (0, 0, 0, 0)
-    settings = dict(crop=crop, color="gray" if model.in_channels == 1 else "rgb",
-                    scale=1.0 if raw_pixels else 1 / 255,
+        return _crop4(crop), None
+    if values:
+        return donkeycar_preprocessing(values, model_size, path, myconfig)
+    return (0, 0, 0, 0), None
+
+
+def _rebuilt(model, graph: dict, throttle_range: float):
+    """The module for `graph` (the model's graph with layers added ahead) with `model`'s weights."""
+    state = model.state_dict()
+    model = keras_module(graph, throttle_range=throttle_range)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def _own_seeing(model, graph: dict, path) -> dict:
+    """How the converted model sees by itself: its input size and channels, its own scaling."""
+    settings = dict(color="gray" if model.in_channels == 1 else "rgb",
+                    scale=1.0 if _normalises_itself(graph) else 1 / 255,
                     outputs=model.output_names, name=Path(path).stem)
     if model.input_size is not None:
         settings["input_size"] = model.input_size
-    settings.update(pilot_settings)
+    return settings
+
+
+def _check_fits(model, settings: dict, path) -> None:
     if "input_size" not in settings:
         raise ValueError(f"{path}: the model accepts any image size; give input_size=(w, h)")
     if model.input_size is not None and tuple(settings["input_size"]) != tuple(model.input_size):
@@ -118,4 +136,3 @@ def keras_pilot(path, *, crop=None, myconfig=None, lambdas: dict | None = None, 
                          f"not input_size {tuple(settings['input_size'])}")
     if model.in_channels not in (1, 3):
         raise ValueError(f"{path}: the model takes {model.in_channels}-channel images; pilotlens feeds RGB or gray frames")
-    return Pilot(model, arch=KERAS_ARCH, arch_kwargs={"graph": graph, "throttle_range": throttle_range}, **settings)
