@@ -35,8 +35,9 @@ def _layer_arrays(where, spec: dict, weights: dict, names: dict, orders: dict, b
         arrays = keras1.weights(spec, arrays, names.get(spec["name"]), orders[spec["name"]])
     try:
         fill_shapes(spec, arrays)
+        keras1.check_backend(spec, backend)
     except ValueError as e:
-        raise ValueError(f"{where}: {e}") from e
+        raise type(e)(f"{where}: {e}") from e
     return keras1.unflip(spec, arrays, backend)
 
 

@@ -208,3 +208,18 @@ def unflip(spec: dict, arrays: list[np.ndarray], backend: str | None) -> list[np
     if backend == "theano" and spec["type"] == "conv2d" and arrays and arrays[0].ndim == 4:
         return [arrays[0][::-1, ::-1].copy(), *arrays[1:]]
     return arrays
+
+
+def check_backend(spec: dict, backend: str | None) -> None:
+    """Refuse what Theano computed differently from TensorFlow beyond the kernel flip: its 'same'
+    padding was symmetric (cutting the end), equal to TensorFlow's only for odd kernels at stride 1."""
+    if backend != "theano" or spec.get("padding") != "same":
+        return
+    where = f"layer {spec['name']!r}"
+    if spec["type"] == "conv2d" and (any(k % 2 == 0 for k in spec["kernel"]) or spec["strides"] != [1, 1]):
+        raise KerasConfigError(f"{where}: 'same' padding with kernel {spec['kernel']} and stride {spec['strides']} "
+                               "was computed by Theano with other borders than TensorFlow's; not converted (odd "
+                               "kernels at stride 1 only)")
+    if spec["type"] in ("maxpool", "avgpool"):
+        raise KerasConfigError(f"{where}: 'same' pooling was computed by Theano with other borders than "
+                               "TensorFlow's; not converted")
