@@ -1,0 +1,81 @@
+"""Ray, imported only here and only when asked: connect to a cluster or start a quiet local one.
+
+A local cluster started by pilotlens listens on loopback only (Ray replaces 127.0.0.1 by the host's
+address unless RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when Ray is imported), keeps its session
+files in a temporary folder removed afterwards, and writes nothing into the home folder (Ray 2.60
+turns token authentication on for a new local cluster and saves the token in ~/.ray/auth_token;
+RAY_AUTH_MODE=disabled keeps it off: the cluster is reachable from this machine only). No dashboard,
+no usage statistics.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from contextlib import contextmanager
+from typing import Iterator
+
+LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise RuntimeError("--engine ray needs Ray Data: pip install 'pilotlens[ray]'") from exc
+    return ray
+
+
+@contextmanager
+def quiet_ray_data() -> Iterator[None]:
+    """Ray Data warns about its own deprecated settings (DeprecationWarning from ray's code): not ours.
+    Its INFO lines (execution plans, "progress bars disabled") are kept out of the user's terminal."""
+    logger = logging.getLogger("ray.data")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray(\.|$)")
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+
+@contextmanager
+def connected(address: str | None = None, num_cpus: int | None = None) -> Iterator[object]:
+    """Ray, initialised: the cluster already joined in this process, the one at `address`, or a
+    local one started here (and shut down on exit)."""
+    already = sys.modules.get("ray")
+    if already is not None and already.is_initialized():
+        yield already
+        return
+    if address is not None:
+        ray = import_ray()
+        ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
+        return
+    before = {key: os.environ.get(key) for key in LOCAL_ENV}
+    for key, value in LOCAL_ENV.items():
+        os.environ.setdefault(key, value)   # before Ray is imported: it reads the first at import
+    temp = tempfile.mkdtemp(prefix="pilotlens-ray-")
+    try:
+        ray = import_ray()
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
+                 _temp_dir=temp, log_to_driver=False, logging_level="WARNING")
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
