@@ -1,6 +1,5 @@
 """drive: the closed loop counts interventions as the PilotNet paper does; an oracle that steers from
 the world's true geometry never leaves its lane, a pilot that never steers does."""
-import argparse
 from collections import OrderedDict
 
 import numpy as np
@@ -9,7 +8,7 @@ import torch
 from torch import nn
 
 from pilotlens.data.world import CAR_HALF_WIDTH, SyntheticWorld
-from pilotlens.drive import INTERVENTION_SECONDS, DriveResult, add_verb, drive
+from pilotlens.drive import INTERVENTION_SECONDS, DriveResult, drive
 from pilotlens.models.pilot import Pilot
 
 SIZE = (48, 36)           # the oracle and the constant pilot do not look: small frames are enough
@@ -90,19 +89,6 @@ def test_bad_requests_are_refused(tmp_path):
         drive(42, frames=2, size=SIZE)
     with pytest.raises(IsADirectoryError):
         drive(zero_pilot(), frames=2, size=SIZE, out=tmp_path)
-
-
-def test_the_cli_verb(tmp_path, monkeypatch, capsys):
-    sub = argparse.ArgumentParser().add_subparsers()
-    add_verb(sub)
-    args = sub.choices["drive"].parse_args(["--model", str(tmp_path / "z.pt"), "--seed", "3", "--frames", "5",
-                                            "--quiet"])
-    Pilot.from_arch("pilotnet").save(tmp_path / "z.pt")             # the CLI loads pilot files by arch
-    args.fn(args)
-    assert "seed 3: 5 frames" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="--method needs --out"):
-        bad = sub.choices["drive"].parse_args(["--method", "gradient"])
-        bad.fn(bad)
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ intervention costs 6 seconds:
 `pilot` can also be any controller ``steer(image, pose, world) -> angle`` (the oracle in the tests
 steers from the world's true geometry). With `out`, the drive is written as an explained video
 (`pipeline.movie`): the frames the pilot saw, with its steering next to the good driver's.
+`pilotlens drive` (cli/drive.py) is this function on the command line.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from .data.source import Record, Source
 from .data.world import CAR_HALF_WIDTH, MAX_STEER, WHEELBASE, Pose, SyntheticWorld
 from .models.pilot import Pilot
 
-__all__ = ["DriveResult", "drive", "add_verb", "INTERVENTION_SECONDS"]
+__all__ = ["DriveResult", "drive", "INTERVENTION_SECONDS"]
 
 INTERVENTION_SECONDS = 6.0
 Controller = Callable[[np.ndarray, Pose, SyntheticWorld], float]
@@ -164,38 +165,3 @@ class DriveReplay(Source):
             yield Record(index=i, source=where, load=partial(lambda p: self.world.render(p)[0], pose),
                          time=i / self.fps, labels=self.world.labels(pose))
 
-
-# -- the CLI verb ---------------------------------------------------------------------------------
-EXAMPLE = """example:
-  pilotlens drive --model pilotnet --seed 901
-  pilotlens drive --model donkey --seed 905 --frames 600 --out drive.mp4 --method visual_backprop"""
-
-
-def add_verb(sub) -> None:
-    """`pilotlens drive`: a pilot drives the synthetic world in closed loop."""
-    import argparse
-    p = sub.add_parser("drive", help="let a pilot drive the synthetic world from its own predictions (closed loop)",
-                       description="Let a pilot drive the synthetic world from its own predictions and report "
-                                   "autonomy = 1 - interventions x 6 s / elapsed time (PilotNet's measure) and the "
-                                   "distance from the centre line.",
-                       epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="pilotnet", help="a shipped pilot (pilotnet, donkey) or a pilot file")
-    p.add_argument("--seed", type=int, default=901, help="the synthetic world's seed (default 901)")
-    p.add_argument("--frames", type=int, default=2000, help="frames to drive, at 20 per second (default 2000)")
-    p.add_argument("--out", help="write the drive as an explained video (.mp4, .gif, ...)")
-    p.add_argument("--method", action="append", help="explanation method(s) for --out (default visual_backprop)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(fn=cmd_drive)
-
-
-def cmd_drive(args) -> None:
-    from .models import open_pilot
-    from .pipeline import check_movie_output
-    if args.method and not args.out:
-        raise ValueError("--method needs --out (the video to explain)")
-    if args.out:
-        check_movie_output(args.out)     # before the drive, not after it
-    pilot = open_pilot(args.model)
-    result = drive(pilot, seed=args.seed, frames=args.frames, out=args.out,
-                   methods=tuple(args.method or ("visual_backprop",)), progress=not args.quiet)
-    print(f"{args.model}: {result}")

@@ -205,22 +205,3 @@ def test_progress_counts_forward_passes(monkeypatch):
     # deletion: (3 inner steps + the baseline) x 4 images x 2 methods; shift: SHIFT_UNITS x 4 x 2
     assert seen["units"] == {"deletion": 4 * 4 * 2, "shift": registry.SHIFT_UNITS * 4 * 2}
     assert seen["n"] == pytest.approx(seen["total"])
-
-
-def test_cli_options_list_the_metrics_and_parse():
-    import argparse
-
-    from pilotlens.evaluate import METRIC_DESCRIPTIONS
-    from pilotlens.evaluate.options import add_evaluate_options, evaluate_arguments, metric_options
-
-    p = argparse.ArgumentParser(prog="pilotlens evaluate", epilog="example:\n  pilotlens evaluate ...")
-    add_evaluate_options(p)
-    text = p.format_help()
-    assert all(name in text for name in METRICS) and METRIC_DESCRIPTIONS["temporal"][:30] in text
-    args = p.parse_args(["--quick", "--metric", "road", "--metric-option", "road.fractions=(0.2,0.5)", "--frames", "4"])
-    kw = evaluate_arguments(args)
-    assert kw["preset"] == "quick" and kw["max_frames"] == 4 and kw["options"] == {"road": {"fractions": (0.2, 0.5)}}
-    with pytest.raises(ValueError, match="unknown metric 'roads'"):
-        metric_options(["roads.fractions=(0.5,)"])
-    with pytest.raises(ValueError, match="expected METRIC.OPTION=VALUE"):
-        metric_options(["steps=3"])

@@ -1,24 +1,31 @@
-"""The command line's evaluate-specific options, for cli.py's `evaluate` verb:
-
-    p = _verb(sub, "evaluate", ...)
-    add_evaluate_options(p)          # --metric, --quick, --frames, --precision, --metric-option; the metric list in --help
-    ...
-    evaluate_source(pilot, source, methods=..., **evaluate_arguments(args))
-
-(--model, --input, --method, --target, --layer, --set, --out, --seed and --quiet stay with cli.py.)
-"""
+"""`pilotlens evaluate`: score methods (faithfulness, sanity, localisation, robustness) on a drive."""
 from __future__ import annotations
 
 import argparse
-import ast
 from typing import Any
 
-from .registry import METRICS, PRESETS, describe_metrics
-from .report import DEFAULT_FRAMES
+from ..text import grouped, literal
+from .arguments import add_explain, add_input, add_model, method_options, open_input, open_model, verb
+
+EXAMPLE = "pilotlens evaluate --model pilotnet --input synthetic --method visual_backprop --method grad_cam --out report/"
+
+
+def register(sub) -> None:
+    p = verb(sub, "evaluate", "score methods: faithfulness, sanity, localisation and robustness, as CSV/Markdown/plots",
+             EXAMPLE, run)
+    add_model(p)
+    add_input(p)
+    add_explain(p, "a method to score, repeatable (default: all that apply; the random baseline is always added)")
+    add_evaluate_options(p)
+    p.add_argument("--out", required=True, help="output folder for the tables, plots and example frames")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_evaluate_options(parser: argparse.ArgumentParser) -> None:
-    """Add evaluate's own options to `parser` and list the metrics in its --help epilog."""
+    """evaluate's own options (--metric, --quick, --frames, --precision, --metric-option, --batch-size),
+    and the metrics listed in the --help epilog."""
+    from ..evaluate import DEFAULT_FRAMES, METRICS, PRESETS, describe_metrics
     parser.add_argument("--metric", action="append", metavar="NAME",
                         help=f"a metric, repeatable (default: all that apply): {', '.join(METRICS)}")
     parser.add_argument("--quick", action="store_true",
@@ -39,19 +46,16 @@ def add_evaluate_options(parser: argparse.ArgumentParser) -> None:
 
 def metric_options(items: list[str] | None) -> dict[str, dict[str, Any]]:
     """["deletion.steps=10", ...] -> {"deletion": {"steps": 10}}; a bad item names itself."""
+    from ..evaluate import METRICS
     out: dict[str, dict[str, Any]] = {}
     for item in items or []:
-        key, eq, value = item.partition("=")
-        metric, dot, option = key.strip().partition(".")
-        if not eq or not dot or not metric or not option:
-            raise ValueError(f"--metric-option {item!r}: expected METRIC.OPTION=VALUE, e.g. deletion.steps=10")
+        try:
+            ((metric, option),) = grouped([item], "--metric-option", "METRIC.OPTION=VALUE", convert=None).items()
+        except ValueError:
+            raise ValueError(f"--metric-option {item!r}: expected METRIC.OPTION=VALUE, e.g. deletion.steps=10") from None
         if metric not in METRICS:
             raise ValueError(f"--metric-option {item!r}: unknown metric {metric!r}; metrics: {', '.join(METRICS)}")
-        try:
-            parsed = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            parsed = value.strip()
-        out.setdefault(metric, {})[option.strip()] = parsed
+        out.setdefault(metric, {}).update({k: literal(v, f"--metric-option {metric}.{k}") for k, v in option.items()})
     return out
 
 
@@ -62,3 +66,12 @@ def evaluate_arguments(args: argparse.Namespace) -> dict[str, Any]:
     return {"metrics": args.metric or None, "preset": "quick" if args.quick else None, "max_frames": args.frames,
             "precision": args.precision, "options": metric_options(args.metric_option),
             "batch_size": args.batch_size}
+
+
+def run(args) -> None:
+    from ..evaluate import evaluate_source
+    from ..outputs import check_output_dir
+    check_output_dir(args.out, inputs=[args.input])
+    evaluate_source(open_model(args), open_input(args), methods=args.method or None, out_dir=args.out,
+                    seed=args.seed, progress=not args.quiet, target=args.target, layer=args.layer,
+                    method_options=method_options(args.set), **evaluate_arguments(args))

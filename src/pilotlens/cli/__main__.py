@@ -1,0 +1,6 @@
+"""`python -m pilotlens.cli ...`, the same as the `pilotlens` command."""
+import sys
+
+from . import main
+
+sys.exit(main())

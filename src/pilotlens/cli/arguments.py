@@ -1,0 +1,180 @@
+"""The argument groups every verb shares, declared once, and what they become for the library.
+
+    add_model(p)      --model with --weights, --crop, --myconfig, --lambda   -> open_model(args)
+    add_input(p)      --input, --input-option, --start/--end/--step/--strict -> open_input(args)
+    add_explain(p)    --method, --layer, --target, --set                     -> explain_options(args)
+    add_look(p)       --view, --colormap, --alpha, --scale                   -> look(args)
+
+The functions on the right turn the parsed Namespace into plain keyword arguments (or the object
+they open): the Namespace never leaves cli/. Typed text becomes values by `pilotlens.text`'s rules.
+"""
+from __future__ import annotations
+
+import argparse
+
+from ..text import grouped, key_values
+
+MODEL_HELP = ("a pilot file (.pt), a Keras model (.h5, .keras), your own class FILE.py:Class (with --weights), "
+              "a shipped pilot's name (pilotnet, donkey) or a zoo architecture name")
+INPUT_HELP = ("an image folder or file, a video (mp4/avi/mov/webm), a donkeycar tub, a Udacity driving_log.csv, "
+              "a SullyChen data.txt, or 'synthetic' for the built-in world")
+LIVE_INPUT_HELP = ("a drive (image folder, video, donkeycar tub, Udacity csv, SullyChen data.txt, 'synthetic'), "
+                   "or live: camera:N (an OpenCV device index) or a stream URL (rtsp://, http://...)")
+
+
+def verb(sub, name: str, help_: str, example: str, run, description: str | None = None) -> argparse.ArgumentParser:
+    """A verb's sub-parser: its help, its example(s) under --help, and the function that runs it."""
+    p = sub.add_parser(name, help=help_, description=description or help_, epilog=f"example:\n  {example}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(fn=run)
+    return p
+
+
+# -- the model -------------------------------------------------------------------------------------
+def add_model(p, *, required: bool = True, several: bool = False, default: str | None = None, into=None) -> None:
+    """--model (into `into`, e.g. a mutually exclusive group, when given) and how it loads and sees."""
+    help_ = MODEL_HELP + ("; repeat to compare models" if several else "")
+    if default is not None:
+        help_ += f" (default {default})"
+    (into or p).add_argument("--model", required=required, metavar="PILOT", default=default,
+                             action="append" if several else None, help=help_)
+    add_model_options(p)
+
+
+def add_model_options(p, *, weights: bool = True) -> None:
+    """--weights (for FILE.py:Class) and --crop / --myconfig / --lambda (how a Keras model sees)."""
+    if weights:
+        p.add_argument("--weights", metavar="PATH", help="weights for --model FILE.py:Class: a state_dict or a "
+                       "pilot file (loaded with weights_only=True)")
+    p.add_argument("--crop", metavar="T,B,L,R", help="pixels cut from the frame's top, bottom, left, right "
+                   "before the model sees it (default: as donkeycar did, from --myconfig; else none)")
+    p.add_argument("--myconfig", metavar="PATH", help="a donkeycar myconfig.py, read (never run) for IMAGE_W/H, "
+                   "ROI_CROP_*, TRANSFORMATIONS and MODEL_CATEGORICAL_MAX_THROTTLE_RANGE")
+    p.add_argument("--lambda", dest="keras_lambda", action="append", metavar="NAME=SCALE,OFFSET",
+                   help="what a Keras Lambda layer computes, as x*SCALE+OFFSET (its code is never run); repeatable")
+
+
+def parse_crop(text: str) -> tuple[int, int, int, int]:
+    """"40,0,0,0" -> (40, 0, 0, 0): pixels cut from the top, bottom, left and right."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"--crop takes TOP,BOTTOM,LEFT,RIGHT in pixels (e.g. 40,0,0,0), got {text!r}")
+    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+
+
+def _scale_offset(text: str) -> dict[str, float]:
+    scale, offset = (float(v) for v in text.split(","))
+    return {"scale": scale, "offset": offset}
+
+
+def parse_lambdas(items: list[str] | None) -> dict[str, dict[str, float]] | None:
+    """['lambda_1=0.00784313725,-1'] -> {'lambda_1': {'scale': 0.00784313725, 'offset': -1.0}}."""
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        try:
+            out.update(key_values([item], "--lambda", convert=_scale_offset))
+        except ValueError:
+            raise ValueError(f"--lambda takes NAME=SCALE,OFFSET (the layer computes x*SCALE+OFFSET, e.g. "
+                             f"lambda=0.0078431373,-1 for x/127.5-1), got {item!r}") from None
+    return out
+
+
+def model_options(args) -> dict:
+    """open_pilot's keyword arguments from --weights/--crop/--myconfig/--lambda (only those given)."""
+    options = {}
+    if getattr(args, "crop", None):
+        options["crop"] = parse_crop(args.crop)
+    if getattr(args, "myconfig", None):
+        options["myconfig"] = args.myconfig
+    lambdas = parse_lambdas(getattr(args, "keras_lambda", None))
+    if lambdas:
+        options["lambdas"] = lambdas
+    if getattr(args, "weights", None):
+        options["weights"] = args.weights
+    return options
+
+
+def open_model(args, spec: str | None = None):
+    """The Pilot that --model (or `spec`, one of several --model) names, with the model options."""
+    from ..models import open_pilot
+    return open_pilot(args.model if spec is None else spec, **model_options(args))
+
+
+# -- the input -------------------------------------------------------------------------------------
+def add_input(p, *, live: bool = False) -> None:
+    """--input with its options and frame selection; `live`: the input may be a camera or a stream."""
+    p.add_argument("--input", required=True, metavar="SOURCE", help=LIVE_INPUT_HELP if live else INPUT_HELP)
+    p.add_argument("--input-option", action="append", metavar="KEY=VALUE",
+                   help="an option of the source, repeatable: camera=left (Udacity); seed=3, frames=500, "
+                        "size=(160,120), obstacles=True (synthetic)")
+    p.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
+    p.add_argument("--end", type=int, default=None, help="stop before this frame index (default: the end)")
+    p.add_argument("--step", type=int, default=1, help="take every STEP-th frame (default 1)")
+    p.add_argument("--strict", action="store_true", help="stop at the first unreadable frame (default: report and skip it)")
+
+
+def input_options(args) -> dict:
+    """--input-option KEY=VALUE ... -> the source's own options."""
+    return key_values(args.input_option, "--input-option")
+
+
+def selection(args) -> dict:
+    """--start/--end/--step/--strict -> open_source's selection keywords."""
+    return dict(start=args.start, end=args.end, step=args.step, strict=args.strict)
+
+
+def open_input(args):
+    """The Source that --input names, with its options and selection."""
+    from ..data import open_source
+    return open_source(args.input, **selection(args), **input_options(args))
+
+
+def image_frames(paths: list[str], strict: bool):
+    """The frames of image files and folders given as positional arguments, one after the other."""
+    from ..data import open_source
+    for path in paths:
+        yield from open_source(path, strict=strict)
+
+
+# -- explaining ------------------------------------------------------------------------------------
+def add_explain(p, method_help: str = "an explanation method, repeatable (default visual_backprop)") -> None:
+    p.add_argument("--method", action="append", metavar="NAME[:OPTION=VALUE,...]",
+                   help=method_help + "; options may follow a colon, e.g. grad_cam:signed=true; see `pilotlens methods`")
+    p.add_argument("--layer", default=None, help="layer for layer methods (grad_cam, activation, ...): a name from "
+                   "`pilotlens layers`, default the last convolution")
+    p.add_argument("--target", default=None, help="what to explain: an output name (angle, throttle), an index, "
+                   "steering[:THRESHOLD] (right/left/keep-centre evidence), left, right, centre, sum, class[:N]")
+    p.add_argument("--set", action="append", metavar="METHOD.OPTION=VALUE",
+                   help="a method option, repeatable: occlusion.window=20, grad_cam.signed=true, smoothgrad.samples=10")
+
+
+def method_options(items: list[str] | None) -> dict[str, dict[str, str]]:
+    """--set METHOD.OPTION=VALUE -> {method: {option: "VALUE"}}; the method converts each value to the
+    option's type (methods/options.py), so "false" means False and a bad value names the option."""
+    return grouped(items, "--set", "METHOD.OPTION=VALUE (e.g. occlusion.window=20)")
+
+
+def explain_options(args, default=("visual_backprop",)) -> dict:
+    """What every explaining verb passes on the same way: methods, layer, target, options."""
+    return dict(methods=list(args.method or default), layer=args.layer, target=args.target,
+                options=method_options(args.set))
+
+
+# -- the look --------------------------------------------------------------------------------------
+def add_look(p) -> None:
+    from ..render import COLORMAPS, VIEWS
+    p.add_argument("--view", default="overlay", choices=sorted(VIEWS),
+                   help="how a map is drawn: overlay (heat map), saliency (map over a dimmed frame), focus (sharp "
+                        "where salient, blurred elsewhere), mask (strongest activations in colour); default overlay")
+    p.add_argument("--colormap", default="inferno", choices=sorted(COLORMAPS), help="colour map (default inferno)")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1 (default 0.5)")
+    p.add_argument("--scale", type=float, default=None,
+                   help="enlarge every panel by this factor (default: enough for readable text, at least 320 px wide)")
+
+
+def look(args):
+    """The Look that --view/--colormap/--alpha/--scale describe."""
+    from ..render.look import Look
+    return Look(view=args.view, colormap=args.colormap, alpha=args.alpha, scale=args.scale)
