@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import assert_rel_close
 
+from pilotlens.cli import import_ as import_verb
 from pilotlens.models.keras import import_keras, keras_pilot, read_myconfig
-from pilotlens.models.keras.verb import add_verb, parse_crop, parse_lambdas
 from pilotlens.models.pilot import Pilot
 
 from . import keras_cases as K
@@ -166,7 +166,7 @@ def test_import_verb(tmp_path):
     km = K.pilotnet(lambda_layer=True)
     src = K.save(km, tmp_path, "pn")["h5"]
     parser = argparse.ArgumentParser()
-    add_verb(parser.add_subparsers(dest="verb"))
+    import_verb.register(parser.add_subparsers(dest="verb"))
     out = tmp_path / "pn.pt"
     args = parser.parse_args(["import", src, "--out", str(out), "--crop", "2,1,0,0",
                               "--lambda", f"normalize={1 / 127.5!r},-1"])
@@ -176,13 +176,3 @@ def test_import_verb(tmp_path):
     frames = np.random.default_rng(4).integers(0, 256, (2, 36, 60, 3), dtype=np.uint8)
     assert_rel_close(_pilot_columns(pilot, frames), _keras_on_pixels(km, frames[:, 2:-1], 1.0))
 
-
-def test_option_parsers():
-    assert parse_crop("40,0,0,0") == (40, 0, 0, 0)
-    assert parse_lambdas(["lambda=0.5,-1"]) == {"lambda": {"scale": 0.5, "offset": -1.0}}
-    for bad in ("40,0", "a,b,c,d", "-1,0,0,0"):
-        with pytest.raises(ValueError, match="--crop"):
-            parse_crop(bad)
-    for bad in (["lambda"], ["lambda=0.5"], ["=1,2"], ["l=x,y"]):
-        with pytest.raises(ValueError, match="--lambda"):
-            parse_lambdas(bad)
