@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+from torch import nn
 
 from .files import onnx_package, tensor_array
 from .ops import BATCH
@@ -119,7 +120,7 @@ class _Converter:
     def _module_name(self, node, index: int) -> str:
         base = (node.name or f"{node.op_type}_{index}").replace(".", "_")
         name, k = base, 1
-        while name in self.used or name in _RESERVED:
+        while name in self.used or name in _RESERVED or hasattr(nn.Module, name):  # add_module would refuse it
             name, k = f"{base}_{k}", k + 1
         self.used.add(name)
         return name
@@ -198,9 +199,8 @@ class _Converter:
         return out
 
 
-_RESERVED = {"graph", "input_size", "in_channels", "output_names", "layout", "node_modules", "training", "forward",
-             "state_dict", "modules", "children", "parameters", "buffers", "train", "eval", "to", "type", "float",
-             "half", "double", "cuda", "cpu", "apply", "zero_grad", "extra_repr"}
+# OnnxModel's own attributes (nn.Module's are checked on the class)
+_RESERVED = {"graph", "input_size", "in_channels", "output_names", "layout", "node_modules", "training"}
 
 
 # -- folding constants (numpy; object arrays hold the symbolic batch) ------------------------------
