@@ -26,6 +26,11 @@ SHIPPED = ("pilotnet", "donkey")   # the grid and the closed loop show both ship
 GRID_FRAMES = (40, 100, 150, 185)  # seed 1: in a left bend, a slight right, a left bend coming, deep in it
 
 
+def _say(text: str) -> None:
+    """A line saying what the next quiet stretch is doing (printed before it starts, flushed now)."""
+    print(text, flush=True)
+
+
 def run_demo(out_dir: str | Path = "pilotlens-demo", frames: int = 200, model: str = "pilotnet",
              progress: bool = True) -> dict[str, Path]:
     """Write demo.mp4 (input with steering gauge, then each method, for `model`) and demo-grid.png
@@ -43,10 +48,13 @@ def run_demo(out_dir: str | Path = "pilotlens-demo", frames: int = 200, model: s
     picks = [i for i in GRID_FRAMES if i < frames] if frames >= 200 else list(range(0, frames, frames // 4))[:4]
     stills = [f for f in source if f.index in picks]
     pilots = {model: pilot, **{name: Pilot.load(name) for name in SHIPPED if name != model}}
+    print(summary)
+    _say(f"drawing the grid: {len(stills)} frames x {len(pilots)} pilots x {len(METHODS)} methods ...")
     save_image(out_dir / "demo-grid.png", grid_figure(pilots, stills, METHODS, look=look))
-    print(f"{summary}\nwrote {out_dir / 'demo-grid.png'}")
+    print(f"wrote {out_dir / 'demo-grid.png'}")
     for name, p in pilots.items():
-        print(f"closed loop, {name} driving on its own: {drive(p, seed=SEED, frames=frames, size=SIZE)}")
+        _say(f"closed loop, {name} driving {frames} frames on its own ...")
+        print(f"closed loop, {name} driving on its own: {drive(p, seed=SEED, frames=frames, size=SIZE, progress=progress)}")
     print(f"demo done in {time.perf_counter() - start:.1f} s with the shipped pilot {model!r}: "
           f"{pilot.describe().splitlines()[0]}")
     return {"video": out_dir / "demo.mp4", "grid": out_dir / "demo-grid.png"}

@@ -25,14 +25,15 @@ log = logging.getLogger("pilotlens")
 @dataclass
 class Explained:
     """One batch explained: `maps[label]` B x H x W on the frames, `predictions[output]` length-B
-    arrays, `signed[label]`, the `target` every method explained, and the frame indices whose input or
-    output was not finite (their maps are zeros)."""
+    arrays, `signed[label]`, the `target` every method explained, the frame indices whose input or
+    output was not finite (their maps are zeros), and `layers[label]`, the layer each method read."""
 
     maps: dict[str, np.ndarray]
     predictions: dict[str, np.ndarray]
     signed: dict[str, bool]
     target: str
     nonfinite: list[int] = field(default_factory=list)
+    layers: dict[str, str | None] = field(default_factory=dict)
 
     def prediction(self, i: int) -> dict[str, float]:
         """Image i's predictions as numbers (the first value of an output that spans several columns)."""
@@ -59,13 +60,14 @@ class FrameExplainer:
     def __call__(self, frames: Sequence[Frame]) -> Explained:
         x = self.pilot.prepare(frames)
         shape = frames[0].image.shape
-        maps, signed, output, label, bad = {}, {}, None, repr(self.target), set()
+        maps, signed, layers, output, label, bad = {}, {}, {}, None, repr(self.target), set()
         for name, ex in self.explainers.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NonFiniteWarning)   # reported below, by frame index
                 sal = ex(x, self.target)
             maps[name] = self.pilot.to_frame(sal.shown(), shape)
             signed[name] = sal.signed
+            layers[name] = sal.layer
             output, label = sal.output, sal.target
             bad.update(sal.nonfinite)
         if output is None:
@@ -75,7 +77,7 @@ class FrameExplainer:
         if indices:
             log.warning("frames %s: the input or the model's output is not finite (NaN or inf); their maps are blank",
                         indices)
-        return Explained(maps, self.pilot.named(output), signed, label, indices)
+        return Explained(maps, self.pilot.named(output), signed, label, indices, layers)
 
     def close(self) -> None:
         for ex in self.explainers.values():

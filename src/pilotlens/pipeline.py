@@ -127,7 +127,8 @@ class _Run:
                     raise RuntimeError("run aborted")
                 frames, explained = item
                 for i, frame in enumerate(frames):
-                    sink.write(self.look.compose(frame, explained.maps_of(i), explained.prediction(i), explained.signed))
+                    sink.write(self.look.compose(frame, explained.maps_of(i), explained.prediction(i), explained.signed,
+                                                 target=explained.target, layers=explained.layers))
                     self.written += 1
                     self.bar.update(1)
 

@@ -1,18 +1,34 @@
-"""A colour legend to put under a map: what the colours mean, one-way or signed."""
+"""A colour legend to put under a map: what the colours mean, one-way or signed, and where the scale
+ends (the percentile of |map| drawn at full colour, see render/scale.py)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
 from .colormaps import apply_colormap, apply_diverging
-from .panels import BAR_COLOR, FONT, TEXT_COLOR, _font_scale, title_height
+from .panels import BAR_COLOR, FONT, TEXT_COLOR, _font_scale, _label, title_height
+from .scale import check_clip
 
 
-def legend(width: int, colormap: str = "inferno", signed: bool = False, scale: float = 1) -> np.ndarray:
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def scale_caption(signed: bool = False, clip: float = 100.0) -> str:
+    """What the ends of the scale are: "ends = percentile 99 of |map|" ("high = ..." one-way); "" at 100."""
+    clip = check_clip(clip)
+    if clip >= 100.0:
+        return ""
+    return f"{'ends' if signed else 'high'} = percentile {_number(clip)} of |map|"
+
+
+def legend(width: int, colormap: str = "inferno", signed: bool = False, scale: float = 1,
+           clip: float = 100.0) -> np.ndarray:
     """A dark strip `width` pixels wide: the colour scale between its two ends' names.
 
     One-way maps read "low ... high" (min-max per image); signed maps "against ... 0 ... for" with
-    the diverging scale (blue: evidence against the explained output, red: evidence for it)."""
+    the diverging scale (blue: evidence against the explained output, red: evidence for it). With
+    clip < 100 a second line says which value is full colour (values beyond it are drawn at the end)."""
     h = title_height(scale)
     bar = np.full((h, int(width), 3), BAR_COLOR, np.uint8)
     fs = _font_scale(scale) * 0.85
@@ -31,4 +47,8 @@ def legend(width: int, colormap: str = "inferno", signed: bool = False, scale: f
             bar[y0 - 1:y1 + 1, xm:xm + 1] = TEXT_COLOR
     cv2.putText(bar, left, (3, y), FONT, fs, TEXT_COLOR, 1, cv2.LINE_AA)
     cv2.putText(bar, right, (int(width) - rw - 3, y), FONT, fs, TEXT_COLOR, 1, cv2.LINE_AA)
+    caption = scale_caption(signed, clip)
+    if caption:
+        small = scale * 0.75
+        bar = np.vstack([bar, _label(caption, title_height(small), int(width), small)])
     return bar

@@ -48,25 +48,30 @@ def _pad(img: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def _label(text: str, h: int, w: int, scale: float, center: bool = True) -> np.ndarray:
-    """A dark h x w bar with `text`, shrunk until it fits."""
+    """A dark h x w bar with `text` (one line per "\n"), shrunk until it fits."""
     bar = np.full((h, w, 3), BAR_COLOR, np.uint8)
-    text = str(text)
-    if not text:
+    lines = [line for line in str(text).split("\n")]
+    if not any(lines):
         return bar
     fs = _font_scale(scale)
     while True:
-        (tw, th), base = cv2.getTextSize(text, FONT, fs, 1)
-        if tw <= w - 4 or fs <= 0.2:
+        tw = max(cv2.getTextSize(line, FONT, fs, 1)[0][0] for line in lines)
+        (_, th), base = cv2.getTextSize("Ag", FONT, fs, 1)
+        if (tw <= w - 4 and (th + base) * len(lines) <= h) or fs <= 0.2:
             break
         fs *= 0.9
-    x = max(2, (w - tw) // 2) if center else 4
-    y = (h + th) // 2 - 1
-    cv2.putText(bar, text, (x, y), FONT, fs, TEXT_COLOR, 1, cv2.LINE_AA)
+    step = th + base + 2 if len(lines) > 1 else 0
+    y = (h - step * (len(lines) - 1) + th) // 2 - 1
+    for k, line in enumerate(lines):
+        lw = cv2.getTextSize(line, FONT, fs, 1)[0][0]
+        x = max(2, (w - lw) // 2) if center else 4
+        cv2.putText(bar, line, (x, y + k * step), FONT, fs, TEXT_COLOR, 1, cv2.LINE_AA)
     return bar
 
 
 def _text_width(text: str, scale: float) -> int:
-    return cv2.getTextSize(str(text), FONT, _font_scale(scale), 1)[0][0]
+    """The width of the widest line of `text`."""
+    return max(cv2.getTextSize(line, FONT, _font_scale(scale), 1)[0][0] for line in str(text).split("\n"))
 
 
 def panels(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, scale: float = 1,
