@@ -22,6 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import keras1
+from .errors import KerasConfigError
+
 GRAPH_FORMAT = "pilotlens.keras-graph"
 GRAPH_VERSION = 2
 
@@ -34,10 +37,6 @@ SUPPORTED = ("InputLayer, Conv2D, Dense, Flatten, Dropout, SpatialDropout2D, Act
              "Softmax, BatchNormalization, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
              "GlobalMaxPooling2D, Cropping2D, ZeroPadding2D, Rescaling, Reshape, Concatenate, Add, Subtract, "
              "Multiply, Average, Maximum, Minimum, and Lambda given as lambdas=")
-
-
-class KerasConfigError(ValueError):
-    pass
 
 
 def _pair(v, what: str) -> list[int]:
@@ -263,7 +262,6 @@ def parse_with_orders(config: dict, lambdas: dict | None = None,
     dim_ordering (how its kernel is stored); {} for Keras 2 and 3 (always channels-last kernels)."""
     if not isinstance(config, dict):
         raise KerasConfigError(f"the model config is a {type(config).__name__}, not a JSON object")
-    from . import keras1  # keras1 reads this module's KerasConfigError
     if not keras1.is_keras1(config, keras_version):
         return _parse(config, lambdas), {}
     translated, orders = keras1.translate(config)

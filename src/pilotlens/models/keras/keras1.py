@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import KerasConfigError
+from .errors import KerasConfigError
 
 #: keys only Keras 1 wrote (a file without `keras_version` is recognised by them)
 _KERAS1_KEYS = {"nb_filter", "nb_row", "nb_col", "subsample", "border_mode", "dim_ordering", "output_dim",
