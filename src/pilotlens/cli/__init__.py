@@ -12,9 +12,9 @@ import os
 import sys
 
 from ..allocator import keep_freed_memory
-from . import demo, drive, evaluate, explain, grid, import_, layers, methods, movie, train, view
+from . import batch, demo, drive, evaluate, explain, grid, import_, layers, methods, movie, train, view
 
-VERBS = (demo, movie, explain, grid, layers, train, evaluate, import_, view, drive, methods)
+VERBS = (demo, movie, batch, explain, grid, layers, train, evaluate, import_, view, drive, methods)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from ..outputs import remove_stale_partials, write_text
 from .plan import Part, Plan
+from .table import META_KEY
 
 RUN, SUCCESS, VIDEO, MOVIE = "_RUN.json", "_SUCCESS.json", "_VIDEO.json", "movie.mp4"
 
@@ -96,6 +97,5 @@ def read_manifest(out: str | Path) -> dict:
 def _part_info(path: Path) -> tuple[int, list]:
     """A part's row count and the frames skipped while making it (kept in its metadata)."""
     import pyarrow.parquet as pq
-    from .table import META_KEY
     meta = pq.ParquetFile(path).metadata
     return meta.num_rows, json.loads(meta.metadata[META_KEY]).get("skipped", [])

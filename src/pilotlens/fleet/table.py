@@ -59,14 +59,3 @@ def write_part(table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path, ".parquet") as tmp:
         pq.write_table(table, tmp)
-
-
-def read_frames(out: str | Path, columns: Sequence[str] | None = None):
-    """A finished run's table (every part named in its manifest), in (log, index) order."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from .manifest import read_manifest
-    manifest = read_manifest(out)
-    tables = [pq.read_table(Path(out) / rel, columns=columns) for rel in manifest["parts"]]
-    table = pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
-    return table.sort_by([("log", "ascending"), ("index", "ascending")]) if table.num_rows else table

@@ -1,0 +1,45 @@
+"""`pilotlens batch`: explain a fleet's logs into per-frame Parquet, here or on a Ray cluster."""
+from __future__ import annotations
+
+from .arguments import (add_explain, add_input, add_look, add_model, explain_options, input_options, look,
+                        model_options, selection, verb)
+
+EXAMPLE = ("pilotlens batch --model pilotnet --input 'tubs/*' drive.mp4 --method visual_backprop "
+           "--method grad_cam:signed=true --out explained/   (add --engine ray --actors 4 for Ray)")
+
+
+def register(sub) -> None:
+    p = verb(sub, "batch", "explain every frame of many logs into Parquet (one row per frame, a manifest written "
+             "last); --engine ray for a Ray cluster", EXAMPLE, run)
+    add_model(p)
+    add_input(p)
+    for action in p._actions:   # the shared --input, taking several logs and globs here
+        if action.dest == "input":
+            action.nargs, action.metavar = "+", "LOG"
+            action.help = "logs, repeatable, globs allowed (quote them): tubs, videos, image folders, Udacity or " \
+                          "SullyChen logs"
+    p.add_argument("--out", required=True, help="output folder: one folder of parts per log, _SUCCESS.json at the end; "
+                   "run again to resume")
+    add_explain(p)
+    add_look(p)
+    p.add_argument("--movies", action="store_true", help="also write one explained video per log (LOG/movie.mp4)")
+    p.add_argument("--batch-size", type=int, default=32, help="frames per model call (default 32)")
+    p.add_argument("--part-batches", type=int, default=32, help="batches per Parquet part (default 32)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process, no Ray (default); ray: a pool of Ray actors")
+    p.add_argument("--ray-address", default=None, help="an existing Ray cluster (e.g. ray://head:10001 or auto); "
+                   "default: start a local one on loopback")
+    p.add_argument("--actors", type=int, default=None, help="actors in the pool (default: the cluster's CPUs, one "
+                   "left for reading and writing, divided by --threads-per-actor)")
+    p.add_argument("--threads-per-actor", type=int, default=1, help="torch threads (and CPUs) per actor (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> None:
+    from ..fleet import batch
+    result = batch(args.model, args.input, args.out, **explain_options(args), model_options=model_options(args),
+                   **selection(args), source_options=input_options(args), batch_size=args.batch_size,
+                   part_batches=args.part_batches, movies=args.movies, look=look(args), engine=args.engine,
+                   ray_address=args.ray_address, actors=args.actors, threads_per_actor=args.threads_per_actor,
+                   progress=not args.quiet)
+    print(result)
