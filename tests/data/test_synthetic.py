@@ -255,3 +255,52 @@ def test_recovery_share_and_driver_frames_unchanged():
     for bad in (1.5, -0.1, "often"):
         with pytest.raises(ValueError, match="recovery must be"):
             SyntheticSource(recovery=bad)
+
+
+def test_a_huge_size_is_refused_in_one_line_before_any_allocation():
+    """size=(100000, 100000) once asked numpy for 335 GiB. Run under a 3 GiB address-space limit, so
+    that an allocation made before the check fails the test instead of the machine."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 1024 ** 3, 3 * 1024 ** 3))
+        from pilotlens.data import open_source
+        try:
+            open_source("synthetic", size=(100000, 100000))
+        except ValueError as exc:
+            print(exc)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**__import__("os").environ, "PILOTLENS_MAX_MEMORY": ""})
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip()
+    assert "\n" not in line and "MemoryError" not in line
+    assert line.startswith("synthetic size=(100000, 100000) would need about") and "TiB" in line
+    assert "PILOTLENS_MAX_MEMORY" in line
+
+
+def test_the_size_bound_follows_the_estimate(monkeypatch):
+    from pilotlens.data.world.render import peak_bytes
+    need = peak_bytes(320, 240)
+    monkeypatch.setenv("PILOTLENS_MAX_MEMORY", str(need - 1))
+    with pytest.raises(ValueError, match=r"synthetic size=\(320, 240\) would need about"):
+        SyntheticSource(size=(320, 240), frames=1)
+    monkeypatch.setenv("PILOTLENS_MAX_MEMORY", str(need))
+    assert next(iter(SyntheticSource(size=(320, 240), frames=1))).image.shape == (240, 320, 3)
+
+
+def test_the_estimate_covers_what_building_and_rendering_hold():
+    """peak_bytes is an upper bound of what tracemalloc sees (numpy reports its buffers to it)."""
+    import tracemalloc
+    from pilotlens.data.world.render import peak_bytes
+    for size in ((160, 120), (640, 480), (1280, 240), (200, 800)):
+        tracemalloc.start()
+        try:
+            world = SyntheticWorld(0, size)
+            world.render(5)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < peak_bytes(*size), size

@@ -61,6 +61,8 @@ class SyntheticSource(Source):
     rendered from; ``world`` is the SyntheticWorld, for anything else (``world.render(Pose(...))``).
     """
 
+    kind, unit = "drive", "frame"
+
     name = "synthetic"
 
     def __init__(self, seed: int = 0, frames: int = 500, size: tuple[int, int] = (160, 120), fps: float = 20.0,

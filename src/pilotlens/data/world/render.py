@@ -18,11 +18,27 @@ import math
 import cv2
 import numpy as np
 
+from ...limits import check_allocation
 from .randomise import CENTRE_CODES, DOUBLE_GAP, MAX_PITCH, Appearance
 from .scene import DASH_LEN, DASH_PERIOD, FOCAL, HORIZON, Pose, Road
 
 HAZE, HAZE_COLOUR = 220.0, (150, 168, 175)   # the air hides 1 - 1/e of what is HAZE m away
 MASKS = ("road", "lane_markings", "obstacles", "distractors")
+
+
+# Peak bytes per pixel of the panorama's construction and of one frame's rendering (float32 planes,
+# float64 temporaries and masks together), measured with tracemalloc at several sizes (64 to 84 per
+# pixel) and rounded up; plus what does not grow with the size (the 256 x 256 textures' FFTs).
+BYTES_PER_PIXEL, FIXED_BYTES = 96, 8 * 1024 ** 2
+
+
+def peak_bytes(width: int, height: int) -> int:
+    """About the most memory a world of this image size holds at once: building its panorama (3 x
+    P x N float32, N = 2 pi f columns), or rendering one frame while the panorama is kept."""
+    f = FOCAL * width
+    rows = math.ceil(HORIZON * height + f * math.tan(MAX_PITCH)) + 2
+    panorama = rows * (int(2 * math.pi * f) + 1)
+    return FIXED_BYTES + BYTES_PER_PIXEL * max(panorama, width * height) + 12 * panorama
 
 
 def noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
@@ -49,6 +65,8 @@ class SyntheticWorld(Road):
         width, height = int(size[0]), int(size[1])
         if width < 8 or height < 8:
             raise ValueError(f"synthetic: size must be at least 8x8 (width, height), got {size}")
+        check_allocation("synthetic size", (width, height), peak_bytes(width, height),
+                         what="to build the world and render a frame")
         super().__init__(seed, curvature=curvature, weave=weave, bend=bend, fps=fps)
         self.size = (width, height)
         self.look = Appearance(seed, randomize=randomize, shadows=shadows, lighting=lighting, obstacles=obstacles,
