@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .data.frame import Frame
-from .data.source import Skipped, Source
+from .data.source import Skipped, Source, screened
 from .frame_explainer import Explained, FrameExplainer
 from .models.pilot import Pilot
 from .outputs import check_output_dir, check_output_file
@@ -65,6 +65,12 @@ def batches(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
+def fits(pilot: Pilot) -> Callable[[Frame], object]:
+    """A frame check for data.screened: a frame too small for the pilot's crop (a 1x1 image) is a bad
+    frame, skipped by name (or FrameError under strict) rather than the end of the whole run."""
+    return lambda frame: pilot.seeing.crop_box(*frame.image.shape[:2])
+
+
 def check_movie_output(out: str | Path, source: Source | None = None) -> None:
     """Before any work: the output's kind is known, its folder writable, and it is not the input."""
     inputs = [source.path] if getattr(source, "path", None) is not None else []
@@ -90,7 +96,7 @@ def movie(pilot: Pilot, source: Source, out: str, methods: Sequence[str] = ("vis
     check_movie_output(out, source)
     look = look or Look()
     with FrameExplainer(pilot, methods, layer, target, options) as explain:
-        run = _Run(source, out, fps or source.fps or 20.0, batch_size, look, progress)
+        run = _Run(source, out, fps or source.fps or 20.0, batch_size, look, progress, check=fits(pilot))
         start = time.perf_counter()
         run.stream(explain)
     written = run.written
@@ -103,8 +109,10 @@ def movie(pilot: Pilot, source: Source, out: str, methods: Sequence[str] = ("vis
 class _Run:
     """One streamed run: the three stages (read, explain, write) and what they counted."""
 
-    def __init__(self, source: Source, out: str, rate: float, batch_size: int, look: Look, progress: bool):
+    def __init__(self, source: Source, out: str, rate: float, batch_size: int, look: Look, progress: bool,
+                 check: Callable[[Frame], object] | None = None):
         self.source, self.out, self.rate, self.batch_size, self.look = source, out, rate, batch_size, look
+        self.check = check
         self.stop = threading.Event()
         self.to_model: queue.Queue = queue.Queue(maxsize=4)
         self.to_writer: queue.Queue = queue.Queue(maxsize=4)
@@ -112,7 +120,8 @@ class _Run:
         self.written, self.target, self.nonfinite = 0, None, []
 
     def read(self) -> None:
-        for batch in batches(self.source, self.batch_size):
+        frames = screened(self.source, self.check) if self.check else self.source
+        for batch in batches(frames, self.batch_size):
             if not _put(self.to_model, batch, self.stop):
                 return
         _put(self.to_model, _END, self.stop)
@@ -212,4 +221,4 @@ def _progress(enabled: bool, total: int | None, out: str):
     return tqdm(total=total, unit="frame", desc=str(out), disable=not enabled, dynamic_ncols=True, smoothing=0.1)
 
 
-__all__ = ["movie", "Summary", "batches", "check_movie_output", "SUPPORTED"]
+__all__ = ["movie", "Summary", "batches", "fits", "check_movie_output", "SUPPORTED"]

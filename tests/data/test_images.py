@@ -85,3 +85,86 @@ def test_empty_folder_or_non_image_is_refused(tmp_path):
     (tmp_path / "a.txt").write_text("x")
     with pytest.raises(ValueError, match="a.txt"):
         ImageSource(tmp_path / "a.txt")
+
+
+# -- deep images: brought to 8 bits by value, never clipped -------------------------------------------
+def _ramp16(shape=(24, 32)):
+    """A 16-bit ramp over the whole range, 0 .. 65535."""
+    return np.linspace(0, 65535, shape[0] * shape[1]).round().astype(np.uint16).reshape(shape)
+
+
+def test_16_bit_grey_png_is_scaled_not_white(tmp_path):
+    import cv2
+    ramp = _ramp16()
+    cv2.imwrite(str(tmp_path / "grey16.png"), ramp)                    # OpenCV writes 16-bit PNGs as they are
+    assert Image.open(tmp_path / "grey16.png").mode.startswith("I")   # what Pillow reads: one deep channel
+    frame = next(iter(ImageSource(tmp_path / "grey16.png")))
+    expected = np.round(ramp / 257.0)                                  # the exact 16 -> 8 bit value
+    assert frame.image.dtype == np.uint8 and frame.image.shape == (24, 32, 3)
+    assert np.abs(frame.image[..., 0].astype(int) - expected).max() <= 1
+    assert (frame.image == frame.image[..., :1]).all()                 # grey in all three channels
+    assert frame.image.min() == 0 and frame.image.max() == 255 and 100 < frame.image.mean() < 155
+
+
+def test_16_bit_grey_and_16_bit_rgb_of_one_picture_agree(tmp_path):
+    import cv2
+    ramp = _ramp16()
+    cv2.imwrite(str(tmp_path / "grey16.png"), ramp)
+    cv2.imwrite(str(tmp_path / "rgb16.png"), np.repeat(ramp[..., None], 3, axis=2))   # Pillow reduces RGB16 itself
+    grey, rgb = (next(iter(ImageSource(tmp_path / n))).image for n in ("grey16.png", "rgb16.png"))
+    np.testing.assert_array_equal(grey, rgb)
+
+
+def test_float_and_wide_integer_values_are_scaled_or_refused_by_name():
+    from pilotlens.data.images import eight_bit
+    values = np.array([[0.0, 0.5], [0.25, 1.0]], np.float32)
+    np.testing.assert_array_equal(eight_bit(values, "F", "x.png"), [[0, 128], [64, 255]])
+    with pytest.raises(ValueError, match=r"x.png: floating-point image with values 0..3"):
+        eight_bit(values * 3, "F", "x.png")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        eight_bit(np.array([[np.nan, 0.5]], np.float32), "F", "x.png")
+    np.testing.assert_array_equal(eight_bit(np.array([[0, 65535, 256]], np.int32), "I", "x.png"), [[0, 255, 1]])
+    with pytest.raises(ValueError, match=r"x.png: I image with values -1..70000"):
+        eight_bit(np.array([[-1, 70000]], np.int32), "I", "x.png")
+
+
+# -- files that are not regular files are refused before they are opened ----------------------------
+def _no_hang(fn, *args):
+    """Run fn(*args) in a thread; a FIFO opened for reading would block it forever, so a live thread
+    after a generous wait is the failure (a guard against hanging the suite, not a timing)."""
+    import threading
+    box = {}
+
+    def run():
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "the read blocked on a FIFO"
+    return box
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs here")
+def test_fifo_named_like_an_image_is_refused_not_waited_on(tmp_path):
+    import os
+    from pilotlens.data import open_source
+    from pilotlens.data.images import read_image
+    os.mkfifo(tmp_path / "pipe.png")
+    box = _no_hang(open_source, tmp_path / "pipe.png")
+    assert isinstance(box.get("error"), ValueError) and "pipe.png: a FIFO" in str(box["error"])
+    box = _no_hang(read_image, tmp_path / "pipe.png")
+    assert isinstance(box.get("error"), ValueError) and "not a regular file" in str(box["error"])
+    save(tmp_path / "a.png", solid(5))
+    box = _no_hang(lambda: [f.index for f in ImageSource(tmp_path)])   # a folder lists regular files only
+    assert box == {"value": [0]}
+
+
+def test_folder_named_like_an_image_is_refused_when_read(tmp_path):
+    from pilotlens.data.images import read_image
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(ValueError, match="dir.png: a folder, not a regular file"):
+        read_image(tmp_path / "dir.png")

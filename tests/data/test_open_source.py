@@ -76,6 +76,10 @@ def test_each_format_is_recognised_and_selection_passed_on(inputs):
         assert type(src) is cls, kind
         n = 1 if kind == "image" else 3
         assert len(list(src)) == n and src.skipped == [], kind
+        if n == 1:  # a single image has no frame 1: a start past the end is said, not an empty run
+            with pytest.raises(ValueError, match="start 1 is past the end"):
+                open_source(str(inputs[kind]), start=1, step=1, end=3)
+            continue
         picked = open_source(str(inputs[kind]), start=1, step=1, end=3)
         assert [f.index for f in picked] == list(range(1, n)), kind
 
@@ -128,3 +132,28 @@ def test_real_synthetic_world_streams_and_refuses_unknown_options():
     assert [f.index for f in frames] == [0, 1] and all(f.image.ndim == 3 for f in frames)
     with pytest.raises(TypeError, match="no_such_option"):
         open_source("synthetic", no_such_option=1)
+
+
+@pytest.mark.parametrize("spec", ["", "   "])   # (Path("") is already ".", which is asked for by name)
+def test_an_empty_spec_is_refused_not_the_current_folder(spec, tmp_path, monkeypatch):
+    Image.fromarray(grey(5)).save(tmp_path / "here.png")
+    monkeypatch.chdir(tmp_path)                              # a folder of images that "" would have opened
+    with pytest.raises(ValueError, match="the input is empty"):
+        open_source(spec)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("name", ["clip.mp4", "data.txt", "manifest.json"])
+def test_a_fifo_input_is_refused_by_name(tmp_path, name):
+    import os
+    os.mkfifo(tmp_path / name)
+    with pytest.raises(ValueError, match=f"{name}: a FIFO"):
+        open_source(tmp_path / name)
+
+
+def test_start_past_the_end_is_said_by_open_source_for_every_counted_format(inputs):
+    for kind in ("tub2", "tub1", "csv", "txt", "folder"):
+        with pytest.raises(ValueError, match=r"start 1000 is past the end of the .* \(3 [a-z]+, the last is 2\)"):
+            open_source(inputs[kind], start=1000)
+    with pytest.raises(ValueError, match=r"start 1000 is past the end of the drive synthetic \(5 frames"):
+        open_source("synthetic", frames=5, start=1000)

@@ -54,3 +54,20 @@ def test_step_selection(tmp_path):
     save_images(tmp_path, 5)
     (tmp_path / "data.txt").write_text("".join(f"{i}.jpg {i}.0\n" for i in range(5)))
     assert [f.labels["angle"] for f in SullyChenSource(tmp_path, start=1, step=3)] == [1.0, 4.0]
+
+
+@pytest.mark.parametrize("value, reason", [("nan", "angle is not finite"), ("-inf", "angle is not finite"),
+                                           ("1e300", "angle is 1e+300, beyond"), ("abc", "angle is not a number")])
+def test_unsound_angle_is_a_reported_bad_line(tmp_path, value, reason):
+    save_images(tmp_path, 3)
+    (tmp_path / "data.txt").write_text(f"0.jpg 1.0\n1.jpg {value}\n2.jpg 2.0\n")
+    src = SullyChenSource(tmp_path)
+    assert [f.index for f in src] == [0, 2]
+    (skip,) = src.skipped
+    assert skip.source.endswith("data.txt:2") and reason in skip.reason
+
+
+def test_binary_data_txt_is_named(tmp_path):
+    (tmp_path / "data.txt").write_bytes(b"0.jpg \xff\xfe\n")
+    with pytest.raises(ValueError, match="data.txt: not a UTF-8 text file"):
+        SullyChenSource(tmp_path)

@@ -178,3 +178,157 @@ def test_write_tub_is_atomic_and_does_not_clobber(tmp_path):
 def test_not_a_tub(tmp_path):
     with pytest.raises(ValueError, match="not a donkeycar tub"):
         TubSource(tmp_path)
+
+
+# -- hostile tubs: paths stay inside, labels are sound numbers, files are what they claim -------------
+def records_tub(root, records, paths=("catalog_0.catalog",)):
+    """A v2 tub whose catalog holds `records` as given (images 0.jpg.. under images/, grey 10*i)."""
+    (root / "images").mkdir(parents=True)
+    for i in range(len(records)):
+        Image.fromarray(solid(10 * i + 10)).save(root / "images" / f"{i}.jpg")
+    (root / "catalog_0.catalog").write_text("".join(json.dumps(r) + "\n" for r in records))
+    manifest = [[], [], {}, {}, {"paths": list(paths), "current_index": len(records), "deleted_indexes": []}]
+    (root / "manifest.json").write_text("\n".join(json.dumps(x) for x in manifest) + "\n")
+    return root
+
+
+def record(i, **changes):
+    rec = {"_index": i, "cam/image_array": f"{i}.jpg", "user/angle": 0.1 * i, "user/throttle": 0.5}
+    rec.update(changes)
+    return rec
+
+
+def test_image_paths_outside_the_tub_are_bad_frames_never_read(tmp_path):
+    secret = tmp_path / "secret.jpg"
+    Image.fromarray(solid(200)).save(secret)
+    root = tmp_path / "deep" / "tub"
+    recs = [record(0), record(1, **{"cam/image_array": "../../secret.jpg"}),
+            record(2, **{"cam/image_array": str(secret)}), record(3, **{"cam/image_array": "link.jpg"})]
+    records_tub(root, recs)
+    (root / "images" / "link.jpg").symlink_to(secret)                   # a symlink escaping the tub
+    src = TubSource(root)
+    frames = list(src)
+    assert [f.index for f in frames] == [0]
+    assert [s.index for s in src.skipped] == [1, 2, 3]
+    assert all("outside" in s.reason and str(root) in s.reason for s in src.skipped)
+    assert all(float(f.image.mean()) < 100 for f in frames)              # nothing of the secret was read
+    with pytest.raises(FrameError, match=r"frame 1 .*secret.jpg.*outside"):
+        list(TubSource(root, strict=True))
+
+
+def test_a_symlink_that_stays_inside_the_tub_is_followed(tmp_path):
+    root = records_tub(tmp_path / "tub", [record(0), record(1, **{"cam/image_array": "alias.jpg"})])
+    (root / "images" / "alias.jpg").symlink_to(root / "images" / "0.jpg")
+    frames = list(TubSource(root))
+    assert [f.index for f in frames] == [0, 1]
+    np.testing.assert_array_equal(frames[0].image, frames[1].image)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_catalog_paths_outside_the_tub_are_not_read(tmp_path, strict, caplog):
+    outside = tmp_path / "passwd"
+    outside.write_text(json.dumps(record(0)) + "\n")                     # would even parse as a catalog
+    root = records_tub(tmp_path / "tub", [record(0), record(1)], paths=("catalog_0.catalog", str(outside),
+                                                                           "../passwd"))
+    if strict:
+        with pytest.raises(ValueError, match=r"catalog of the tub: .*passwd lies outside"):
+            TubSource(root, strict=True)
+        return
+    src = TubSource(root)
+    assert len(src) == 2 and [f.index for f in src] == [0, 1]
+    assert sum("lies outside" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_catalog_symlinked_out_of_the_tub_is_not_read(tmp_path):
+    outside = tmp_path / "elsewhere.catalog"
+    outside.write_text(json.dumps(record(0)) + "\n")
+    root = records_tub(tmp_path / "tub", [record(0)], paths=("catalog_0.catalog", "catalog_1.catalog"))
+    (root / "catalog_1.catalog").symlink_to(outside)
+    assert len(TubSource(root)) == 1
+
+
+def test_v1_record_file_symlinked_out_of_the_tub_is_a_bad_frame(tmp_path):
+    outside = tmp_path / "out.json"
+    outside.write_text(json.dumps({"cam/image_array": "0.jpg", "user/angle": 0.5}))
+    root = tmp_path / "tub"
+    root.mkdir()
+    Image.fromarray(solid(10)).save(root / "0.jpg")
+    (root / "record_0.json").write_text(json.dumps({"cam/image_array": "0.jpg", "user/angle": 0.1}))
+    (root / "record_1.json").symlink_to(outside)
+    src = TubSource(root)
+    assert [f.index for f in src] == [0] and "outside" in src.skipped[0].reason
+
+
+BAD_LABELS = [("a string", "left", "not a number: 'left'"), ("null", None, "not a number: null"),
+              ("a boolean", True, "not a number: True"), ("NaN", float("nan"), "not finite: nan"),
+              ("inf", float("inf"), "not finite: inf"), ("1e300", 1e300, "1e+300, beyond"),
+              ("a huge integer", 10 ** 400, "integer beyond")]
+
+
+@pytest.mark.parametrize("what, value, reason", BAD_LABELS, ids=[b[0] for b in BAD_LABELS])
+def test_unsound_labels_are_reported_with_their_record_and_counted(tmp_path, what, value, reason):
+    root = records_tub(tmp_path / "tub", [record(0), record(1, **{"user/throttle": value}), record(2)])
+    assert what == "null" or str(value)[:3].lower() in (root / "catalog_0.catalog").read_text().lower()
+    src = TubSource(root)
+    frames = list(src)
+    assert [f.index for f in frames] == [0, 2]
+    assert len(src.skipped) == 1 and src.skipped[0].index == 1
+    assert src.skipped[0].source.endswith("catalog_0.catalog:2")          # the record: file and line
+    assert "user/throttle" in src.skipped[0].reason and reason in src.skipped[0].reason
+    with pytest.raises(FrameError, match=r"catalog_0.catalog:2.*user/throttle"):
+        list(TubSource(root, strict=True))
+
+
+def test_a_record_without_a_label_key_is_still_a_frame(tmp_path):
+    rec = record(0)
+    del rec["user/throttle"]
+    frames = list(TubSource(records_tub(tmp_path / "tub", [rec])))
+    assert frames[0].labels == {"angle": 0.0}
+
+
+def test_skipped_labels_are_counted_in_the_movie_summary(tmp_path):
+    from pilotlens.pipeline import Summary
+    root = records_tub(tmp_path / "tub", [record(0), record(1, **{"user/angle": "x"})])
+    src = TubSource(root)
+    list(src)
+    text = str(Summary("out.mp4", 1, list(src.skipped)))
+    assert "skipped 1" in text and "catalog_0.catalog:2" in text and "user/angle is not a number" in text
+
+
+def test_binary_manifest_is_named_in_one_line(tmp_path):
+    root = records_tub(tmp_path / "tub", [record(0)])
+    (root / "manifest.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary")
+    with pytest.raises(ValueError) as err:
+        TubSource(root)
+    assert "manifest.json: not a UTF-8 JSON file" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_binary_catalog_is_named(tmp_path, caplog):
+    root = records_tub(tmp_path / "tub", [record(0)])
+    (root / "catalog_0.catalog").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ValueError, match="catalog_0.catalog: not a UTF-8 catalog file"):
+        TubSource(root, strict=True)
+    assert len(TubSource(root)) == 0 and "not a UTF-8 catalog file" in caplog.text
+
+
+def test_deeply_nested_json_is_named_with_its_depth(tmp_path):
+    root = records_tub(tmp_path / "tub", [record(0), record(1)])
+    deep = "[" * 200_000 + "]" * 200_000
+    with open(root / "catalog_0.catalog", "a") as f:
+        f.write(deep + "\n")
+    src = TubSource(root)
+    assert [f.index for f in src] == [0, 1]
+    assert src.skipped[0].source.endswith("catalog_0.catalog:3")
+    assert "nested 200000 levels deep, deeper than the 100" in src.skipped[0].reason
+    (root / "manifest.json").write_text(deep + "\n")
+    with pytest.raises(ValueError, match=r"manifest.json:1: line nested 200000 levels deep"):
+        TubSource(root)
+
+
+def test_start_past_the_end_says_so(tmp_path):
+    root = records_tub(tmp_path / "tub", [record(i) for i in range(6)])
+    with pytest.raises(ValueError, match=r"start 1000 is past the end of the tub .*tub \(6 records, the last is 5\)"):
+        TubSource(root, start=1000).check_range()
+    with pytest.raises(ValueError, match="start 6 is past the end"):
+        list(TubSource(root, start=6))
+    assert [f.index for f in TubSource(root, start=5)] == [5]

@@ -80,3 +80,44 @@ def test_bad_camera_or_missing_csv(tmp_path):
         UdacitySource(csv, camera="rear")
     with pytest.raises(ValueError, match="nope.csv"):
         UdacitySource(tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize("value, reason", [("nan", "steering is not finite"), ("inf", "steering is not finite"),
+                                           ("-1e300", "steering is -1e+300, beyond"),
+                                           ("left", "steering is not a number")])
+def test_unsound_steering_is_a_reported_bad_row(tmp_path, value, reason):
+    log = make_log(tmp_path, n=3)
+    rows = log.read_text().splitlines()
+    cells = rows[1].split(", ")
+    cells[3] = value
+    rows[1] = ", ".join(cells)
+    log.write_text("\n".join(rows) + "\n")
+    src = UdacitySource(log)
+    assert [f.index for f in src] == [0, 2]
+    (skip,) = src.skipped
+    assert skip.index == 1 and skip.source.endswith("driving_log.csv:2") and reason in skip.reason
+    with pytest.raises(FrameError, match=r"driving_log.csv:2"):
+        list(UdacitySource(log, strict=True))
+
+
+def test_binary_csv_is_named(tmp_path):
+    (tmp_path / "driving_log.csv").write_bytes(b"center\xff\xfe,left\n")
+    with pytest.raises(ValueError, match=r"driving_log.csv: not a UTF-8 CSV file"):
+        UdacitySource(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs here")
+def test_fifo_log_and_fifo_image_are_refused(tmp_path):
+    import os
+    from pilotlens.data import open_source
+    os.mkfifo(tmp_path / "driving_log.csv")
+    with pytest.raises(ValueError, match="driving_log.csv: a FIFO"):
+        open_source(tmp_path / "driving_log.csv")
+    with pytest.raises(ValueError, match="driving_log.csv: a FIFO"):
+        UdacitySource(tmp_path)
+    log = make_log(tmp_path / "sim", n=2)
+    image = tmp_path / "sim" / "IMG" / f"center_{stamp(1)}.jpg"
+    image.unlink()
+    os.mkfifo(image)
+    src = UdacitySource(log)
+    assert [f.index for f in src] == [0] and "a FIFO" in src.skipped[0].reason

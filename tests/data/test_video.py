@@ -92,3 +92,47 @@ def test_a_video_cut_short_is_reported_and_strict_stops(tmp_path):
     # a selection that ends before the cut never meets it
     part = open_source(tmp_path / "half.mp4", end=10)
     assert len(list(part)) == 10 and part.skipped == []
+
+
+def write_m4v(path, size, colours):
+    """A raw MPEG-4 elementary stream (.m4v): two of them glued together change size mid-stream."""
+    with av.open(str(path), "w", format="m4v") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.height, stream.width = size
+        stream.pix_fmt = "yuv420p"
+        for c in colours:
+            frame = av.VideoFrame.from_ndarray(np.full((*size, 3), c, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_a_frame_size_change_names_the_input_frame_and_both_sizes(tmp_path):
+    a = write_m4v(tmp_path / "a.m4v", (48, 64), COLOURS[:3])
+    b = write_m4v(tmp_path / "b.m4v", (32, 80), COLOURS[3:5])
+    (tmp_path / "ab.m4v").write_bytes(a.read_bytes() + b.read_bytes())
+    with av.open(str(tmp_path / "ab.m4v")) as c:              # the file really changes size at frame 3
+        assert [(f.width, f.height) for f in c.decode(video=0)] == [(64, 48)] * 3 + [(80, 32)] * 2
+    src = open_source(tmp_path / "ab.m4v")
+    frames = list(src)
+    assert [f.index for f in frames] == [0, 1, 2] and all(f.image.shape == (48, 64, 3) for f in frames)
+    (skip,) = src.skipped
+    assert skip.index == 3
+    assert "the input video's frame 3 changed size from 64x48 to 80x32" in skip.reason
+    with pytest.raises(FrameError, match="frame 3 changed size from 64x48 to 80x32"):
+        list(open_source(tmp_path / "ab.m4v", strict=True))
+    # a run that starts after the change reads the frames there, all of one size
+    assert [f.image.shape for f in open_source(tmp_path / "ab.m4v", start=3)] == [(32, 80, 3)] * 2
+
+
+def test_start_past_the_end_of_a_video_says_so(tmp_path):
+    clip = write_video(tmp_path / "clip.mp4")
+    with pytest.raises(ValueError, match=r"start 100 is past the end of the video .*clip.mp4 \(8 frames, the last"):
+        open_source(clip, start=100)
+    # a video whose header gives no count: said once it is read to its end
+    a = write_m4v(tmp_path / "a.m4v", (16, 16), COLOURS[:4])
+    src = open_source(a, start=50)
+    with pytest.raises(ValueError, match=r"start 50 is past the end of the video .*a.m4v \(4 frames"):
+        list(src)

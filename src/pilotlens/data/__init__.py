@@ -5,15 +5,16 @@ import inspect
 import os
 from pathlib import Path
 
+from .files import check_regular
 from .frame import Frame
 from .images import IMAGE_EXTENSIONS, ImageSource, list_images
-from .source import FrameError, Skipped, Source
+from .source import FrameError, Skipped, Source, screened
 from .sullychen import SullyChenSource
 from .tub import TubSource, write_tub
 from .udacity import UdacitySource
 from .video import VIDEO_EXTENSIONS, VideoSource
 
-__all__ = ["Frame", "Source", "FrameError", "Skipped", "open_source", "write_tub",
+__all__ = ["Frame", "Source", "FrameError", "Skipped", "open_source", "screened", "write_tub",
            "ImageSource", "VideoSource", "TubSource", "UdacitySource", "SullyChenSource"]
 
 FORMATS = ("a donkeycar tub folder (manifest.json, or record_*.json), "
@@ -69,14 +70,23 @@ def open_source(spec: str | os.PathLike, *, start: int = 0, end: int | None = No
     ``camera="left"`` for a Udacity log; an option the format does not know raises TypeError.
     """
     selection = dict(start=start, end=end, step=step, strict=strict)
+    if not isinstance(spec, (str, os.PathLike)):
+        raise TypeError(f"open_source takes a path or 'synthetic', got {type(spec).__name__}")
+    if not os.fspath(spec).strip():
+        # Path("") is the current folder: an empty spec (an unset variable, a stray comma) must not read it
+        raise ValueError(f"the input is empty: give a path or 'synthetic'. pilotlens reads {FORMATS}")
     if isinstance(spec, str) and spec == "synthetic" and not Path(spec).exists():
         from .synthetic import SyntheticSource  # imported lazily: the world is not needed to read files
 
         _options(SyntheticSource, options)
-        return SyntheticSource(**selection, **options)
+        source = SyntheticSource(**selection, **options)
+        source.check_range()
+        return source
     path = Path(spec).expanduser()
     if not path.exists():
         raise ValueError(f"{spec}: no such file or folder. pilotlens reads {FORMATS}")
+    if not path.is_dir():
+        check_regular(path)  # a FIFO or device would block (or never end) the first read
     cls = _pick(path)
     if cls is None and path.is_dir():
         what = "an empty folder" if not any(path.iterdir()) else "a folder with no images, tub, Udacity or SullyChen log"
@@ -84,4 +94,6 @@ def open_source(spec: str | os.PathLike, *, start: int = 0, end: int | None = No
     if cls is None:
         raise ValueError(f"{spec}: not a format pilotlens reads. It reads {FORMATS}")
     _options(cls, options)
-    return cls(path, **selection, **options)
+    source = cls(path, **selection, **options)
+    source.check_range()  # a start past the end is said now, before a model is loaded
+    return source

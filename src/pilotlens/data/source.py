@@ -2,14 +2,37 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from .frame import Frame
 
 log = logging.getLogger("pilotlens.data")
+
+# Labels beyond this are refused as absurd: no steering (normalised or in degrees), throttle, brake or
+# speed comes near it, and such a value squared in a float32 loss is already beyond any useful scale.
+LABEL_BOUND = 1e6
+
+
+def label(name: str, value) -> float:
+    """`value` as a label, or ValueError saying why not: a label is a finite number within
+    +-LABEL_BOUND (a string, null, a boolean, NaN, inf or 1e300 is refused, naming `name`)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        shown = "null" if value is None else repr(value)
+        raise ValueError(f"{name} is not a number: {shown[:40]}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer with hundreds of digits
+        raise ValueError(f"{name} is an integer beyond +-{LABEL_BOUND:g} ({value.bit_length()} bits)") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} is not finite: {number}")
+    if abs(number) > LABEL_BOUND:
+        raise ValueError(f"{name} is {number:g}, beyond +-{LABEL_BOUND:g} (no recorded steering, throttle or "
+                         "speed is that large)")
+    return number
 
 
 @dataclass
@@ -45,9 +68,15 @@ class Source:
     when they can say it cheaply, `_count()`. The base applies `start`/`end`/`step` to frame
     indices and the bad-frame policy: a frame whose `load()` fails is logged and skipped (kept in
     `self.skipped`), or raises FrameError with its index when `strict` is true.
+
+    A `start` past the last frame raises ValueError saying so (``start 1000 is past the end of the tub
+    ... (60 records)``): at once when the length is known (`check_range`), else once the source is
+    read to its end. `kind` and `unit` name the source and its entries in that message.
     """
 
     name = "source"
+    kind = "source"
+    unit = "frame"   # singular; "s" is added for counts other than one
     fps: float | None = None
 
     def __init__(self, start: int = 0, end: int | None = None, step: int = 1, strict: bool = False):
@@ -83,13 +112,35 @@ class Source:
         except TypeError:
             return None
 
-    def __iter__(self) -> Iterator[Frame]:
-        self.skipped = []
+    def _past_end(self, n: int) -> ValueError:
+        last = f", the last is {n - 1}" if n > 0 else ""
+        units = self.unit if n == 1 else self.unit + "s"
+        return ValueError(f"start {self.start} is past the end of the {self.kind} {self.name} ({n} {units}{last})")
+
+    def check_range(self) -> None:
+        """Raise ValueError when `start` is past the end of a source whose length is known."""
+        n = self._count()
+        if n is not None and self.start >= n and (n > 0 or self.start > 0):
+            raise self._past_end(n)
+
+    def records(self) -> Iterator[Record]:
+        """The selected records in order, not decoded: what iterating would read (fleet planning).
+        A start past the end raises ValueError (see the class docstring)."""
+        self.check_range()
+        seen, chosen = 0, False  # records met, and whether any was selected
         for rec in self._records():
+            seen = max(seen, rec.index + 1)
             if self.end is not None and rec.index >= self.end:
                 break
-            if not self.selected(rec.index):
-                continue
+            if self.selected(rec.index):
+                chosen = True
+                yield rec
+        if not chosen and self.start > 0 and seen <= self.start:
+            raise self._past_end(seen)
+
+    def __iter__(self) -> Iterator[Frame]:
+        self.skipped = []
+        for rec in self.records():
             try:
                 image = rec.load()
                 frame = Frame(image=image, index=rec.index, time=rec.time, labels=rec.labels, source=rec.source)
@@ -101,6 +152,28 @@ class Source:
                 self.skipped.append(Skipped(rec.index, rec.source, reason))
                 continue
             yield frame
+
+
+def screened(frames: Iterable[Frame], check: Callable[[Frame], object], *, strict: bool | None = None
+             ) -> Iterator[Frame]:
+    """The frames that pass `check`, which raises ValueError to refuse one (e.g. a frame too small
+    for a pilot's crop). A refused frame is a bad frame like an unreadable one: logged and skipped
+    with its index and file (added to the source's `skipped` when `frames` is a Source), or
+    FrameError under strict (by default the source's own `strict`; False for a plain iterable)."""
+    if strict is None:
+        strict = bool(getattr(frames, "strict", False))
+    for frame in frames:
+        try:
+            check(frame)
+        except ValueError as exc:
+            reason = str(exc)
+            if strict:
+                raise FrameError(frame.index, frame.source, reason) from exc
+            log.warning("skipping frame %d (%s): %s", frame.index, frame.source, reason)
+            if isinstance(frames, Source):
+                frames.skipped.append(Skipped(frame.index, frame.source, reason))
+            continue
+        yield frame
 
 
 def broken(index: int, source: str, reason: str) -> Record:

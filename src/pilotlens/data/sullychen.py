@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Iterator
 
 from .images import first_existing, read_image
-from .source import Record, Source, broken, clock
+from .files import read_text
+from .source import Record, Source, broken, clock, label
 
 _WHEN = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})[ T](\d{1,2}):(\d{1,2}):(\d{1,2})(?:[:.](\d+))?")
 
@@ -44,9 +45,10 @@ def _parse(where: str, text: str) -> _Line:
     image, rest = parts
     angle_text, _, when = rest.partition(",")
     try:
-        angle = float(angle_text)
-    except ValueError:
-        return _Line(where, error=f"angle is not a number: {angle_text.strip()!r}")
+        angle = label("angle", float(angle_text))  # NaN, inf and absurd values are refused too
+    except ValueError as exc:
+        reason = str(exc) if "angle" in str(exc) else f"angle is not a number: {angle_text.strip()[:40]!r}"
+        return _Line(where, error=reason)
     stamp = None
     if when.strip():
         m = _WHEN.fullmatch(when.strip())
@@ -60,16 +62,18 @@ def _parse(where: str, text: str) -> _Line:
 class SullyChenSource(Source):
     """Frames of a SullyChen dataset, from its data.txt (or the folder holding it)."""
 
+    kind, unit = "SullyChen log", "line"
+
     def __init__(self, path: str | os.PathLike, *, start: int = 0, end: int | None = None, step: int = 1,
                  strict: bool = False):
         super().__init__(start, end, step, strict)
         path = Path(path)
         self.txt = path / "data.txt" if path.is_dir() else path
-        if not self.txt.is_file():
+        if not self.txt.exists():
             raise ValueError(f"{self.txt}: no such file")
         self.name = str(self.txt)
-        with open(self.txt, encoding="utf-8") as f:
-            self._lines = [_parse(f"{self.txt}:{n}", text) for n, text in enumerate(f, 1) if text.strip()]
+        text = read_text(self.txt, "text")  # a FIFO or a binary file is refused here, by name
+        self._lines = [_parse(f"{self.txt}:{n}", line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
         self._times, self.fps = clock([line.stamp for line in self._lines])
 
     def _resolve(self, image: str) -> Path:

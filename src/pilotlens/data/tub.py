@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -34,7 +35,8 @@ from PIL import Image
 from .frame import Frame
 from .images import natural_key, read_image
 from ..outputs import discard, partial_path, publish_folder
-from .source import Record, Source, broken, clock
+from .files import confined, parse_json, read_text
+from .source import Record, Source, broken, clock, label
 
 log = logging.getLogger("pilotlens.data")
 
@@ -51,8 +53,9 @@ class _Entry:
     error: str | None = None
 
 
-def _number(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def _stamp(value) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if ok and math.isfinite(value) else None
 
 
 def _entry(where: str, rec, image_dir: Path, stamp_key: str) -> _Entry:
@@ -61,14 +64,20 @@ def _entry(where: str, rec, image_dir: Path, stamp_key: str) -> _Entry:
     name = rec.get(IMAGE_KEY)
     if not isinstance(name, str) or not name:
         return _Entry(where, error=f"no '{IMAGE_KEY}' file name in the record")
-    labels = {k: v for k, v in (("angle", _number(rec.get(ANGLE_KEY))),
-                                ("throttle", _number(rec.get(THROTTLE_KEY)))) if v is not None}
-    stamp = _number(rec.get(stamp_key))
-    return _Entry(where, image_dir / name, labels, stamp)
+    labels = {}
+    for key, value in ((ANGLE_KEY, "angle"), (THROTTLE_KEY, "throttle")):
+        if key in rec:  # an absent label is absent; a present one must be a sound number
+            try:
+                labels[value] = label(key, rec[key])
+            except ValueError as exc:
+                return _Entry(where, error=str(exc))
+    return _Entry(where, image_dir / name, labels, _stamp(rec.get(stamp_key)))
 
 
 class TubSource(Source):
     """Frames of a donkeycar tub folder (v2 with manifest.json, or v1 with record_N.json files)."""
+
+    kind, unit = "tub", "record"
 
     def __init__(self, path: str | os.PathLike, *, start: int = 0, end: int | None = None, step: int = 1,
                  strict: bool = False):
@@ -76,7 +85,7 @@ class TubSource(Source):
         path = Path(path)
         self.path = path.parent if path.name == "manifest.json" else path
         self.name = str(self.path)
-        if (self.path / "manifest.json").is_file():
+        if (self.path / "manifest.json").exists():
             self.version, self._entries = 2, self._read_v2()
         elif self.path.is_dir() and any(self.path.glob("record_*.json")):
             self.version, self._entries = 1, self._read_v1()
@@ -84,15 +93,19 @@ class TubSource(Source):
             raise ValueError(f"{self.path}: not a donkeycar tub (no manifest.json, no record_*.json)")
         self._times, self.fps = clock([e.stamp for e in self._entries])
 
+    def _inside(self, path: Path, what: str) -> Path:
+        return confined(path, self.path, f"{what} of the tub:")
+
     def _read_v2(self) -> list[_Entry]:
         meta = {}
         manifest = self.path / "manifest.json"
-        for n, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
+        text = read_text(self._inside(manifest, "manifest"), "JSON")
+        for n, line in enumerate(text.splitlines(), 1):
             try:
-                obj = json.loads(line) if line.strip() else None
-            except json.JSONDecodeError as exc:
+                obj = parse_json(line, f"{manifest}:{n}", "line") if line.strip() else None
+            except ValueError as exc:
                 # this line may be the one listing the deleted records: reading on would bring them back
-                raise ValueError(f"{manifest}:{n}: malformed line ({exc}); it may be the catalog metadata that "
+                raise ValueError(f"{exc}; it may be the catalog metadata that "
                                  "lists the deleted records, so pilotlens refuses to read the tub rather than "
                                  "bring deleted records back. Repair the line (donkeycar writes "
                                  '{"paths": [...], "deleted_indexes": [...], ...}) or remove the tub\'s '
@@ -101,27 +114,32 @@ class TubSource(Source):
                 meta = obj  # the catalog metadata is the last such line
         deleted = meta.get("deleted_indexes") or []
         if not (isinstance(deleted, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in deleted)):
-            raise ValueError(f"{manifest}: deleted_indexes must be a list of record indexes, got {deleted!r}; "
+            raise ValueError(f"{manifest}: deleted_indexes must be a list of record indexes, got {deleted!r:.80}; "
                              "pilotlens refuses to read the tub rather than bring deleted records back")
         deleted = set(deleted)
         paths = meta.get("paths") or sorted((p.name for p in self.path.glob("catalog_*.catalog")), key=natural_key)
+        if not (isinstance(paths, list) and all(isinstance(p, str) and p for p in paths)):
+            raise ValueError(f"{manifest}: paths must be a list of catalog file names, got {paths!r:.80}")
         entries, position = [], 0
         for name in paths:
             catalog = self.path / name
-            if not catalog.is_file():
-                message = f"{catalog}: catalog listed in manifest.json is missing"
+            try:
+                text = read_text(self._inside(catalog, "catalog"), "catalog")
+            except (OSError, ValueError) as exc:
+                message = (f"{catalog}: catalog listed in manifest.json is missing"
+                           if isinstance(exc, FileNotFoundError) else f"{exc}")
                 if self.strict:
-                    raise ValueError(message)
-                log.warning(message)
+                    raise ValueError(message) from None
+                log.warning("%s; its records are not read", message)
                 continue
-            for n, line in enumerate(catalog.read_text(encoding="utf-8").splitlines(), 1):
+            for n, line in enumerate(text.splitlines(), 1):
                 if not line.strip():
                     continue
                 where = f"{catalog}:{n}"
                 try:
-                    rec, error = json.loads(line), None
-                except json.JSONDecodeError as exc:
-                    rec, error = None, f"malformed catalog line ({exc})"
+                    rec, error = parse_json(line, what="catalog line"), None
+                except ValueError as exc:
+                    rec, error = None, str(exc)
                 # donkeycar numbers records by their line position; _index says the same when present
                 index = rec.get("_index") if isinstance(rec, dict) else None
                 index = index if isinstance(index, int) else position
@@ -136,12 +154,15 @@ class TubSource(Source):
         entries = []
         for f in sorted(self.path.glob("record_*.json"), key=lambda p: natural_key(p.name)):
             try:
-                rec = json.loads(f.read_text(encoding="utf-8"))
+                rec = parse_json(read_text(self._inside(f, "record"), "JSON"), what="record file")
             except (OSError, ValueError) as exc:
-                entries.append(_Entry(str(f), error=f"malformed record file ({exc})"))
+                entries.append(_Entry(str(f), error=str(exc)))
                 continue
             entries.append(_entry(str(f), rec, self.path, "milliseconds"))
         return entries
+
+    def _image(self, path: Path):
+        return read_image(self._inside(path, "image"))
 
     def _count(self) -> int:
         return len(self._entries)
@@ -151,7 +172,7 @@ class TubSource(Source):
             if e.error is not None:
                 yield broken(i, e.where, e.error)
             else:
-                yield Record(i, str(e.image), lambda p=e.image: read_image(p), time=t, labels=e.labels)
+                yield Record(i, str(e.image), lambda p=e.image: self._image(p), time=t, labels=e.labels)
 
 
 def write_tub(path: str | os.PathLike, frames: Iterable[Frame], fps: float = 20.0, *,

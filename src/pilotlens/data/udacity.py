@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from pathlib import Path
 from typing import Iterator
 
 from .images import first_existing, read_image
-from .source import Record, Source, broken, clock
+from .files import read_text
+from .source import Record, Source, broken, clock, label
 
 COLUMNS = ("center", "left", "right", "steering", "throttle", "brake", "speed")
 LABELS = {"steering": "angle", "throttle": "throttle", "brake": "brake", "speed": "speed"}
@@ -49,6 +51,8 @@ def _stamp(image: str) -> float | None:
 class UdacitySource(Source):
     """Frames of one camera (`camera`: "center", "left" or "right") of a Udacity simulator log."""
 
+    kind, unit = "Udacity log", "row"
+
     def __init__(self, path: str | os.PathLike, *, camera: str = "center", start: int = 0,
                  end: int | None = None, step: int = 1, strict: bool = False):
         super().__init__(start, end, step, strict)
@@ -56,7 +60,7 @@ class UdacitySource(Source):
             raise ValueError(f"camera must be one of {', '.join(CAMERAS)}, got {camera!r}")
         path = Path(path)
         self.csv = path / "driving_log.csv" if path.is_dir() else path
-        if not self.csv.is_file():
+        if not self.csv.exists():
             raise ValueError(f"{self.csv}: no such CSV file")
         self.camera, self.name = camera, str(self.csv)
         self._rows = self._read()
@@ -64,19 +68,23 @@ class UdacitySource(Source):
 
     def _read(self) -> list[_Row]:
         rows, columns = [], None
-        with open(self.csv, newline="", encoding="utf-8") as f:
-            for n, cells in enumerate(csv.reader(f), 1):
-                cells = [c.strip() for c in cells]
-                if not any(cells):
+        text = read_text(self.csv, "CSV")  # a FIFO or a binary file is refused here, by name
+        try:
+            lines = list(csv.reader(io.StringIO(text, newline="")))
+        except csv.Error as exc:
+            raise ValueError(f"{self.csv}: not a readable CSV file ({exc})") from None
+        for n, cells in enumerate(lines, 1):
+            cells = [c.strip() for c in cells]
+            if not any(cells):
+                continue
+            if columns is None:
+                if {c.lower() for c in cells} & set(COLUMNS):  # a header row: its names place the columns
+                    columns = {name.lower(): i for i, name in enumerate(cells)}
+                    if self.camera not in columns:
+                        raise ValueError(f"{self.csv}:{n}: header has no '{self.camera}' column: {cells}")
                     continue
-                if columns is None:
-                    if {c.lower() for c in cells} & set(COLUMNS):  # a header row: its names place the columns
-                        columns = {name.lower(): i for i, name in enumerate(cells)}
-                        if self.camera not in columns:
-                            raise ValueError(f"{self.csv}:{n}: header has no '{self.camera}' column: {cells}")
-                        continue
-                    columns = {name: i for i, name in enumerate(COLUMNS)}
-                rows.append(self._row(f"{self.csv}:{n}", cells, columns))
+                columns = {name: i for i, name in enumerate(COLUMNS)}
+            rows.append(self._row(f"{self.csv}:{n}", cells, columns))
         return rows
 
     def _row(self, where: str, cells: list[str], columns: dict[str, int]) -> _Row:
@@ -87,14 +95,18 @@ class UdacitySource(Source):
         if not image:
             return _Row(where, error=f"no {self.camera} image in this row")
         labels = {}
-        for column, label in LABELS.items():
+        for column, name in LABELS.items():
             i = columns.get(column)
             if i is None or i >= len(cells) or cells[i] == "":
                 continue
             try:
-                labels[label] = float(cells[i])
+                value = float(cells[i])
             except ValueError:
-                return _Row(where, error=f"{column} is not a number: {cells[i]!r}")
+                return _Row(where, error=f"{column} is not a number: {cells[i][:40]!r}")
+            try:
+                labels[name] = label(column, value)  # NaN, inf and absurd values are refused too
+            except ValueError as exc:
+                return _Row(where, error=str(exc))
         return _Row(where, image, labels)
 
     def _resolve(self, image: str) -> Path:

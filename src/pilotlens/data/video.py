@@ -5,7 +5,9 @@ its presentation timestamp in seconds from the first frame's. Frames outside sta
 decoded (video needs that) but never converted to RGB arrays, and decoding stops at ``end``.
 A decoding error part-way ends the stream; it is reported as a bad frame at the index where it
 happened (skipped, or FrameError under strict). So is a video that ends before the frame count its
-header announces (a file cut short): the first missing frame is reported, with the count.
+header announces (a file cut short): the first missing frame is reported, with the count. A frame
+whose size differs from the first one read (at ``start``) ends the stream the same way, naming both
+sizes: the frames after it would not fit the output.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Iterator
 
 import av
 
+from .files import check_regular
 from .source import Record, Source, broken
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
@@ -23,13 +26,16 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
 class VideoSource(Source):
     """Frames of a video file, in decoding order."""
 
+    kind, unit = "video", "frame"
+
     def __init__(self, path: str | os.PathLike, *, start: int = 0, end: int | None = None, step: int = 1,
                  strict: bool = False):
         super().__init__(start, end, step, strict)
         self.path = Path(path)
         self.name = str(self.path)
-        if not self.path.is_file():
+        if not self.path.exists():
             raise ValueError(f"{self.path}: no such video file")
+        check_regular(self.path)  # a FIFO would block the decoder forever
         try:
             with av.open(str(self.path)) as container:
                 if not container.streams.video:
@@ -48,7 +54,7 @@ class VideoSource(Source):
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             decoded = container.decode(stream)
-            first_pts, index = None, 0
+            first_pts, first_size, index = None, None, 0
             while True:
                 try:
                     frame = next(decoded)
@@ -59,6 +65,15 @@ class VideoSource(Source):
                     return
                 except av.error.FFmpegError as exc:
                     yield broken(index, self.name, f"decoding stopped: {exc}")
+                    return
+                size = (frame.width, frame.height)
+                if first_size is None and index >= self.start:
+                    first_size = size  # the run's size: the first frame it reads
+                elif first_size is not None and size != first_size:
+                    yield broken(index, self.name, f"the input video's frame {index} changed size from "
+                                                   f"{first_size[0]}x{first_size[1]} to {size[0]}x{size[1]} "
+                                                   "(width x height); pilotlens reads a video at one frame "
+                                                   "size and stops here")
                     return
                 if frame.pts is not None and frame.time_base is not None:
                     first_pts = frame.pts if first_pts is None else first_pts
