@@ -102,3 +102,14 @@ class Saliency:
     def numpy(self) -> np.ndarray:
         """The maps as a numpy B x H x W float32 array (for drawing)."""
         return self.maps.detach().float().cpu().numpy()
+
+    def picture(self, images=None, look=None) -> np.ndarray:
+        """The maps as one uint8 RGB picture: a panel per image with its colour legend (on `images`, frames
+        or uint8 arrays, when given); see pilotlens.show."""
+        from .notebook import saliency_picture
+        return saliency_picture(self, images, look)
+
+    def _repr_png_(self) -> bytes:
+        """Jupyter shows a Saliency as its picture."""
+        from .notebook import png_bytes
+        return png_bytes(self.picture())
