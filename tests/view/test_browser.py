@@ -183,3 +183,32 @@ def test_inside_the_network_shows_trained_and_untrained_grids(page):
     if shot:
         page.screenshot(path=shot, full_page=True)
     assert not page.errors, page.errors
+
+
+# -- without a browser: what the server draws ----------------------------------------------------
+def test_the_viewer_writes_no_evidence_on_an_empty_map(viewer, monkeypatch):
+    """An all-zero map comes back from the viewer with "no evidence" written across it."""
+    import base64
+
+    import cv2
+    import numpy as np
+
+    from pilotlens.render.views import draw
+    from pilotlens.view.settings import Settings
+
+    def decode(url):
+        data = np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8)
+        return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+    frame = viewer.drive.frame(3)
+    settings = Settings(methods=["gradient"])
+    real = viewer.explain_frames([frame], settings, "gradient")
+    monkeypatch.setattr(viewer, "explain_frames", lambda frames, s, m: np.zeros_like(real))
+    empty = decode(viewer.explain_live(frame, settings)["maps"]["gradient"])
+    # the same view drawn by the pure render function, which writes no words
+    plain = draw(settings.view, frame.image, np.zeros(frame.image.shape[:2], np.float32),
+                 **({"colormap": settings.colormap, "alpha": settings.alpha} if settings.view == "overlay" else {}))
+    text = np.abs(empty.astype(int) - plain.astype(int)).max(axis=2) > 60
+    assert empty.shape == frame.image.shape and text.sum() > 40        # the words, bright on a dark band
+    rows = np.nonzero(text.any(axis=1))[0]
+    assert rows.min() > 10 and rows.max() < frame.image.shape[0] - 10  # across the middle of the panel
