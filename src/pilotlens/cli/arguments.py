@@ -1,6 +1,7 @@
 """The argument groups every verb shares, declared once, and what they become for the library.
 
-    add_model(p)      --model with --weights, --crop, --myconfig, --lambda   -> open_model(args)
+    add_model(p)      --model with --weights, --crop, --myconfig, --lambda,  -> open_model(args)
+                      --size, --color, --pixel-scale, --pixel-offset, --normalize
     add_input(p)      --input, --input-option, --start/--end/--step/--strict -> open_input(args)
     add_explain(p)    --method, --layer, --target, --set                     -> explain_options(args)
     add_look(p)       --view, --colormap, --alpha, --scale                   -> look(args)
@@ -11,11 +12,13 @@ they open): the Namespace never leaves cli/. Typed text becomes values by `pilot
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..text import grouped, key_values
 
-MODEL_HELP = ("a pilot file (.pt), a Keras model (.h5, .keras), your own class FILE.py:Class (with --weights), "
-              "a shipped pilot's name (pilotnet, donkey) or a zoo architecture name")
+MODEL_HELP = ("a pilot file (.pt), a Keras model (.h5, .keras), an ONNX model (.onnx), your own class FILE.py:Class "
+              "(with --weights), a Keras JSON architecture (with --weights), a shipped pilot's name (pilotnet, donkey) "
+              "or a zoo architecture name (with --weights: a Keras weights file onto it)")
 INPUT_HELP = ("an image folder or file, a video (mp4/avi/mov/webm), a donkeycar tub, a Udacity driving_log.csv, "
               "a SullyChen data.txt, or 'synthetic' for the built-in world")
 LIVE_INPUT_HELP = ("a drive (image folder, video, donkeycar tub, Udacity csv, SullyChen data.txt, 'synthetic'), "
@@ -42,24 +45,69 @@ def add_model(p, *, required: bool = True, several: bool = False, default: str |
 
 
 def add_model_options(p, *, weights: bool = True) -> None:
-    """--weights (for FILE.py:Class) and --crop / --myconfig / --lambda (how a Keras model sees)."""
+    """--weights (for an architecture), --crop / --myconfig / --lambda (how a Keras model sees) and how
+    any model from outside sees (--size, --color, --pixel-scale, --pixel-offset, --normalize)."""
     if weights:
-        p.add_argument("--weights", metavar="PATH", help="weights for --model FILE.py:Class: a state_dict or a "
-                       "pilot file (loaded with weights_only=True)")
+        p.add_argument("--weights", metavar="PATH", help="weights for an architecture: for FILE.py:Class a state_dict "
+                       "or a pilot file (loaded with weights_only=True); for FILE.py:Class, a zoo name or a Keras "
+                       "JSON file, a Keras weights file (.h5, from model.save_weights)")
     p.add_argument("--crop", metavar="T,B,L,R", help="pixels cut from the frame's top, bottom, left, right "
                    "before the model sees it (default: as donkeycar did, from --myconfig; else none)")
     p.add_argument("--myconfig", metavar="PATH", help="a donkeycar myconfig.py, read (never run) for IMAGE_W/H, "
                    "ROI_CROP_*, TRANSFORMATIONS and MODEL_CATEGORICAL_MAX_THROTTLE_RANGE")
     p.add_argument("--lambda", dest="keras_lambda", action="append", metavar="NAME=SCALE,OFFSET",
                    help="what a Keras Lambda layer computes, as x*SCALE+OFFSET (its code is never run); repeatable")
+    add_seeing_options(p)
+
+
+#: --normalize NAME: mean and std in scaled units (models/seeing.py)
+NORMALIZE_CHOICES = ("imagenet", "none")
+
+
+def add_seeing_options(p) -> None:
+    """How a model from outside sees, where its file or class does not say (or says wrong). The pixel
+    scaling flags are --pixel-scale/--pixel-offset because --scale is the look's panel enlargement."""
+    from ..models.color import COLORS
+    p.add_argument("--size", metavar="WxH", help="the model's input size, width x height in pixels (e.g. 200x66): "
+                   "frames are resized to it (default: from the model file or class)")
+    p.add_argument("--color", choices=tuple(COLORS), help="the colour space the model was trained on "
+                   "(default: from the model file or class; else rgb)")
+    p.add_argument("--pixel-scale", type=float, metavar="S", help="the model's input is pixels (0..255) * S + O "
+                   "(with --pixel-offset O; e.g. 0.0039215686 for pixels / 255)")
+    p.add_argument("--pixel-offset", type=float, metavar="O", help="added after --pixel-scale (e.g. -1 with "
+                   "--pixel-scale 0.0078431373 for pixels / 127.5 - 1)")
+    p.add_argument("--normalize", choices=NORMALIZE_CHOICES, help="then subtract a mean and divide by a std per "
+                   "channel: imagenet (torchvision's, on pixels / 255), or none")
 
 
 def parse_crop(text: str) -> tuple[int, int, int, int]:
     """"40,0,0,0" -> (40, 0, 0, 0): pixels cut from the top, bottom, left and right."""
     parts = [p.strip() for p in str(text).split(",")]
-    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+    if len(parts) != 4 or not all(p.lstrip("-").isdigit() for p in parts):
         raise ValueError(f"--crop takes TOP,BOTTOM,LEFT,RIGHT in pixels (e.g. 40,0,0,0), got {text!r}")
-    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+    values = tuple(int(p) for p in parts)
+    negative = [f"{side} {v}" for side, v in zip(("top", "bottom", "left", "right"), values) if v < 0]
+    if negative:
+        raise ValueError(f"--crop cuts pixels away and cannot be negative: {', '.join(negative)} (got {text!r})")
+    return values  # type: ignore[return-value]
+
+
+#: options whose value may begin with a minus and hold commas ("-5,0,0,0"), which argparse takes for an option
+SIGNED_LIST_OPTIONS = ("--crop",)
+
+
+def join_signed_values(argv: list[str]) -> list[str]:
+    """["--crop", "-5,0,0,0"] -> ["--crop=-5,0,0,0"], so that the value reaches parse_crop (and its clear
+    message) instead of argparse's 'expected one argument'."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in SIGNED_LIST_OPTIONS and i + 1 < len(argv) and argv[i + 1][:1] == "-" and "," in argv[i + 1]:
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def _scale_offset(text: str) -> dict[str, float]:
@@ -81,9 +129,34 @@ def parse_lambdas(items: list[str] | None) -> dict[str, dict[str, float]] | None
     return out
 
 
+def seeing_options(args) -> dict:
+    """Pilot settings from --size/--color/--pixel-scale/--pixel-offset/--normalize (only those given):
+    x = pixels * S + O is scale S, mean -O, std 1; --normalize sets mean and std."""
+    from ..models.seeing import NORMALIZATIONS, parse_size
+    options: dict = {}
+    if getattr(args, "size", None):
+        try:
+            options["input_size"] = parse_size(args.size)
+        except ValueError:
+            raise ValueError(f"--size takes WIDTHxHEIGHT in pixels (e.g. 200x66), got {args.size!r}") from None
+    if getattr(args, "color", None):
+        options["color"] = args.color
+    if getattr(args, "pixel_scale", None) is not None:
+        options["scale"] = args.pixel_scale
+    offset, normalize = getattr(args, "pixel_offset", None), getattr(args, "normalize", None)
+    if offset is not None and normalize is not None:
+        raise ValueError("--pixel-offset and --normalize both set what is subtracted: give one of them")
+    if offset is not None:
+        options.update(mean=(-offset,), std=(1.0,))
+    if normalize is not None:
+        options["mean"], options["std"] = NORMALIZATIONS[normalize]
+    return options
+
+
 def model_options(args) -> dict:
-    """open_pilot's keyword arguments from --weights/--crop/--myconfig/--lambda (only those given)."""
-    options = {}
+    """open_pilot's keyword arguments from --weights/--crop/--myconfig/--lambda and the seeing flags
+    (only those given)."""
+    options = seeing_options(args)
     if getattr(args, "crop", None):
         options["crop"] = parse_crop(args.crop)
     if getattr(args, "myconfig", None):
@@ -99,7 +172,18 @@ def model_options(args) -> dict:
 def open_model(args, spec: str | None = None):
     """The Pilot that --model (or `spec`, one of several --model) names, with the model options."""
     from ..models import open_pilot
-    return open_pilot(args.model if spec is None else spec, **model_options(args))
+    spec = args.model if spec is None else spec
+    warn_without_weights(spec, model_options(args))
+    return open_pilot(spec, **model_options(args))
+
+
+def warn_without_weights(spec: str, options: dict) -> None:
+    """FILE.py:Class without --weights is legitimate (layers, inspection) but an explanation of it is of
+    noise: say so on stderr, once, before the model opens."""
+    from ..models.user_code import split_spec
+    parts = split_spec(spec)
+    if parts is not None and options.get("weights") is None:
+        print(f"pilotlens: no --weights: explaining {parts[1]} with its initial (random) weights", file=sys.stderr)
 
 
 # -- the input -------------------------------------------------------------------------------------

@@ -155,8 +155,13 @@ class Pilot:
 
     # -- x -> outputs -----------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The model's raw output as B x K (what explainers and targets see)."""
-        return model_output(self.model(x))
+        """The model's raw output as B x K (what explainers and targets see); a model that rejects
+        x's shape gives a ValueError naming the shape and the setting that changes it."""
+        try:
+            out = self.model(x)
+        except RuntimeError as exc:
+            raise rejected_input(tuple(x.shape), exc) from exc
+        return model_output(out)
 
     def predict(self, frames_or_x) -> dict[str, np.ndarray]:
         """{output name: values}: length-B arrays (B x K when one name covers K columns).
@@ -288,6 +293,20 @@ class Pilot:
         model = zoo.build(arch, **arch_kwargs)
         settings.setdefault("outputs", getattr(model, "output_names", ("output",)))
         return cls(model, arch=arch, arch_kwargs=arch_kwargs, **settings)
+
+
+def rejected_input(shape: tuple, exc: BaseException) -> ValueError:
+    """The error for a model that rejects an input of `shape` (B, C, H, W): the shape, the model's own
+    words, and the setting that changes it (channels: the colour space; anything else: the size)."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "channels" in reason:
+        fix = ("give the colour space it was trained on with --color rgb|bgr|yuv (3 channels) or gray (1) "
+               "(color= in Python)")
+    else:
+        h, w = shape[-2:]
+        fix = (f"give the size it was trained on with --size WxH (input_size=(w, h) in Python); this input was "
+               f"{w}x{h}")
+    return ValueError(f"the model rejected an input of shape {tuple(shape)}: {reason}; {fix}")
 
 
 def _seeing(seeing: Seeing | None, **fields) -> Seeing:

@@ -281,6 +281,8 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
 TORCHVISION_PREFIX = "torchvision:"
 #: a model converted from a Keras file (pilotlens.models.keras): build("keras", graph=..., throttle_range=...)
 KERAS_ARCH = "keras"
+#: a model converted from an ONNX file (pilotlens.models.onnx): build("onnx", graph=...)
+ONNX_ARCH = "onnx"
 
 
 def _unknown(name: str) -> ValueError:
@@ -289,12 +291,16 @@ def _unknown(name: str) -> ValueError:
 
 
 def build(name: str, **kwargs) -> nn.Module:
-    """A fresh, untrained model: a zoo name (see ARCHITECTURES) or "torchvision:<name>"."""
+    """A fresh, untrained model: a zoo name (see ARCHITECTURES) or "torchvision:<name>"; KERAS_ARCH and
+    ONNX_ARCH rebuild a converted model from its layer graph (what a pilot file's arch_kwargs hold)."""
     if isinstance(name, str) and name.startswith(TORCHVISION_PREFIX):
         return torchvision_classifier(name[len(TORCHVISION_PREFIX):], **kwargs)
     if name == KERAS_ARCH:
         from .keras.module import keras_module  # a converted Keras file: kwargs hold its layer graph
         return keras_module(**kwargs)
+    if name == ONNX_ARCH:
+        from .onnx.module import onnx_module  # a converted ONNX file: kwargs hold its layer graph
+        return onnx_module(**kwargs)
     if name not in ARCHITECTURES:
         raise _unknown(name)
     return ARCHITECTURES[name](**kwargs)
@@ -304,8 +310,9 @@ def preprocessing(name: str) -> dict:
     """How architecture `name` expects to see: Pilot settings (input_size, color, scale, ...)."""
     if isinstance(name, str) and name.startswith(TORCHVISION_PREFIX):
         return dict(IMAGENET_PREPROCESSING)
-    if name == KERAS_ARCH:
-        raise ValueError("a converted Keras model's preprocessing comes with its pilot file (pilotlens.models.keras)")
+    if name in (KERAS_ARCH, ONNX_ARCH):
+        raise ValueError(f"a converted {'Keras' if name == KERAS_ARCH else 'ONNX'} model's preprocessing comes with "
+                         f"its pilot file (pilotlens.models.{name})")
     if name not in ARCHITECTURES:
         raise _unknown(name)
     return dict(ARCHITECTURES[name].preprocessing)
