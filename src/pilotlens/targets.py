@@ -220,6 +220,18 @@ def parse_target(spec: TargetSpec) -> Target | None:
     raise TypeError(f"a target is an int, a string, a callable or None, not {type(spec).__name__}")
 
 
+def chosen_target(spec: TargetSpec, output: torch.Tensor) -> Target:
+    """The target a spec names for this output: parsed, or the model's default (`default_target`) for None."""
+    target = parse_target(spec)
+    return target if target is not None else default_target(output)
+
+
+def freeze(spec: TargetSpec, output: torch.Tensor) -> Target:
+    """The target for this batch with its choices frozen on the clean `output` (argmax class, steering
+    side), so that every perturbed pass explains the same decision. The one place a target is frozen."""
+    return chosen_target(spec, output).fix(output.detach())
+
+
 def score(target: Target, output: torch.Tensor) -> torch.Tensor:
     """Apply a target and check it gives one score per image."""
     s = target(output)

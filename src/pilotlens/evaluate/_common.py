@@ -32,7 +32,7 @@ from torch import nn
 
 from ..hooks import eval_mode
 from ..model_io import device_of, dtype_of, model_output  # noqa: F401  (the one place evaluate asks)
-from ..targets import Class, Target, TargetSpec, default_target, parse_target, score
+from ..targets import Class, Target, TargetSpec, chosen_target, freeze, score
 
 KINDS = ("auto", "regression", "classification")
 
@@ -118,13 +118,12 @@ class Tracker:
         self.model, self.batch_size = model, int(batch_size)
         x = check_batch(x)
         output = run_model(model, x, self.batch_size)
-        spec = parse_target(target)
-        chosen = spec if spec is not None else default_target(output)
+        chosen = chosen_target(target, output)
         if kind == "auto":
             kind = "classification" if isinstance(chosen, Class) else "regression"
         self.kind = kind
         self.label = repr(chosen)
-        self.target: Target = chosen.fix(output)
+        self.target: Target = freeze(chosen, output)
         self.output = output
         if kind == "classification":
             if isinstance(chosen, Class) and chosen.index is None:
@@ -190,6 +189,5 @@ def clean_target_and_maps(model: nn.Module, x: torch.Tensor, target: TargetSpec,
     method's maps of the clean batch (or `maps` when already computed)."""
     with torch.no_grad(), eval_mode(model):
         output = model_output(model(x))
-    spec = parse_target(target)
-    fixed = (spec if spec is not None else default_target(output)).fix(output)
+    fixed = freeze(target, output)
     return fixed, (method(model, x, fixed, seed) if maps is None else maps)

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..targets import freeze
 from ._common import Tracker, derive_seed
 from .deletion import deletion, insertion
 from .faithfulness import faithfulness_correlation
@@ -150,10 +151,7 @@ class Run:
 
     def all_target(self):
         """The target frozen on every frame's clean output (the batches' frozen targets, joined)."""
-        from ..targets import parse_target, default_target
-        output = torch.cat([tr.output for tr in self.trackers])
-        spec = parse_target(self.target)
-        return (spec if spec is not None else default_target(output)).fix(output)
+        return freeze(self.target, torch.cat([tr.output for tr in self.trackers]))
 
     def all_values(self) -> torch.Tensor:
         return torch.cat([tr.clean for tr in self.trackers])
