@@ -1,8 +1,9 @@
-"""Hooks on modules that are always released, and the model state an explanation must not change."""
+"""Hooks on modules that are always released, the layer outputs they capture, and the model state an
+explanation must not change."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -36,6 +37,45 @@ def keep_first(store: dict, key, value) -> None:
     hooks need: a forward hook that returns a value replaces the module's output."""
     if key not in store:
         store[key] = value
+
+
+def capture(hooks: HookSet, layers: Sequence[tuple[str, nn.Module]], run: Callable[[], torch.Tensor],
+            method: str, with_grad: bool = True) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Run `run()` (the model's forward) once with `layers` hooked: ([each layer's output A], output).
+
+    Each A must be spatial (B x C x H x W); a layer that runs twice gives its first use. With `with_grad`
+    the graph starts at the first of the layers to run (that A is a leaf; nothing before it records a
+    graph) and every A is a tensor of that graph the target's gradient can be taken at; a copy goes on,
+    so an in-place activation after a layer leaves its A intact. Without, the A are plain outputs."""
+    captured: dict[int, torch.Tensor] = {}
+
+    def grab(k: int, name: str):
+        def hook(_module, _inputs, out):
+            if k in captured:
+                return None
+            if not isinstance(out, torch.Tensor):
+                raise TypeError(f"layer {name!r} returns {type(out).__name__}, not a tensor")
+            if out.dim() != 4:
+                raise ValueError(f"{method} needs a layer with spatial output B x C x H x W; "
+                                 f"{name!r} gives shape {tuple(out.shape)}")
+            if not with_grad:
+                captured[k] = out
+                return None
+            if not torch.is_grad_enabled():  # the first of the layers: the graph starts here
+                torch.set_grad_enabled(True)
+                out = out.detach().requires_grad_(True)
+            captured[k] = out
+            return out.clone()
+        return hook
+
+    for k, (name, module) in enumerate(layers):
+        hooks.forward(module, grab(k, name))
+    with torch.no_grad():
+        output = run()
+    missing = [name for k, (name, _) in enumerate(layers) if k not in captured]
+    if missing:
+        raise ValueError(f"layer {missing[0]!r} did not run in the model's forward pass")
+    return [captured[k] for k in range(len(layers))], output
 
 
 @contextmanager

@@ -37,7 +37,9 @@ ENV = "PILOTLENS_CHANNELS_LAST"
 #: how close the two layouts' outputs must be: float32 rounding through a deep net, far below a real difference
 RTOL, ATOL = 1e-4, 1e-5
 
-# per model: {(C, H, W, dtype): whether its forward runs channels_last}; models are never kept alive by it
+# per model: {(C, H, W, dtype): whether its forward runs channels_last}; models are never kept alive by it.
+# Process-wide on purpose: a verdict is a fact about the model's code at one input shape, costs two forward
+# passes to learn, and must be the same for every explainer of the model (and for the bench's comparisons).
 _verdicts: "weakref.WeakKeyDictionary[nn.Module, dict[tuple, bool]]" = weakref.WeakKeyDictionary()
 
 

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 PARTIAL = ".partial-"
-_live: set[str] = set()          # partial paths of this process, removed on SIGTERM
+# partial paths of this process, removed on SIGTERM: process-wide because a signal handler (and the exit
+# hook) can reach nothing else, and every writer in every thread must register where it writes
+_live: set[str] = set()
 _live_lock = threading.Lock()
 
 

@@ -27,3 +27,14 @@ def test_cam_refuses_models_without_a_gap_head(name):
     model, x = build(name, batch=1)
     with pytest.raises(ValueError, match="global average pooling"):
         pilotlens.explain(model, x, "cam")
+
+
+def test_cam_reports_the_pool_it_read_and_keeps_no_state_between_calls():
+    model, x = build("gap", batch=2)
+    pool = next(n for n, m in model.named_modules() if isinstance(m, torch.nn.AdaptiveAvgPool2d))
+    with pilotlens.explainer(model, "cam") as ex:
+        before = dict(vars(ex))
+        small, large = ex(x), ex(torch.nn.functional.interpolate(x, scale_factor=2))
+        assert dict(vars(ex)) == before
+    assert small.layer == large.layer == f"{pool} (input)"
+    assert large.raw.shape[-2:] == (2 * x.shape[2], 2 * x.shape[3])

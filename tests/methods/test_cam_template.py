@@ -8,7 +8,6 @@ from test_hooks import _hook_count
 
 import pilotlens
 from pilotlens.hooks import HookSet
-from pilotlens.methods.cam_template import capture_layers
 
 NEW = ["grad_cam_pp", "x_grad_cam", "hires_cam", "layer_cam", "score_cam", "ss_cam", "is_cam", "ablation_cam",
        "eigen_cam", "eigen_grad_cam", "full_grad", "fusion", "input_x_gradient", "deeplift", "lrp", "rise"]
@@ -45,7 +44,7 @@ def test_capture_layers_gives_each_layers_activation_and_a_graph_from_the_first(
     model(x)
     explainer = pilotlens.explainer(model, "fusion", layers=["0", "2"])
     with HookSet() as hooks:
-        (a0, a2), out = capture_layers(explainer, x, hooks, explainer.chosen)
+        (a0, a2), out = explainer.capture_layers(x, hooks, explainer.chosen)
         g0, g2 = torch.autograd.grad(out[:, 0].sum(), [a0, a2])
     # by hand: the conv outputs before the in-place ReLUs, and the gradients at them
     h0 = model[0](x).detach().requires_grad_(True)

@@ -6,6 +6,7 @@ normalises the map and packs the Saliency.
 """
 from __future__ import annotations
 
+import copy
 import functools
 from contextlib import nullcontext
 from typing import Any
@@ -13,14 +14,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..hooks import HookSet, eval_mode
+from ..hooks import HookSet, capture, eval_mode
 from ..layers import LayerSpec, find_layer
 from ..layout import arrange, decide
 from ..model_io import check_input, device_of, model_output
 from ..saliency import Saliency, finite_maps, normalize
-from ..targets import Target, TargetSpec, default_target, parse_target, score
+from ..targets import Target, TargetSpec, chosen_target, freeze, parse_target, score
 from .options import check_options
 
+# name -> method class, filled by `register` as each method module is imported (methods/__init__.py imports
+# them all): a method is one file that names itself, and no list elsewhere can fall out of step with the files.
 REGISTRY: dict[str, type["Explainer"]] = {}
 
 
@@ -57,16 +60,13 @@ class Explainer:
     def __init__(self, model: nn.Module, layer: LayerSpec = None, **options: Any):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
-        if layer is not None and not self.uses_layer:
-            if "layers" in self.defaults:
-                raise ValueError(f"{self.name} takes layers=[...] (several layers), not layer=")
-            raise ValueError(f"{self.name} attributes to the input and takes no layer")
+        check_layer(type(self), layer)
         self.model = model
-        self.options = check_options(self.name, self.defaults, self.option_types, options)
+        self.options = typed_options(type(self), options)
         self._layer_spec = layer
         self.layer_name: str | None = None
         self.layer: nn.Module | None = None
-        if self.uses_layer and not isinstance(layer, int):
+        if self.uses_layer and not _is_index(layer):
             self.layer_name, self.layer = find_layer(model, layer)
         self.check_options()
 
@@ -95,19 +95,27 @@ class Explainer:
         `Saliency.nonfinite` lists those images and a warning names them."""
         x = self._check_input(x)
         spec = parse_target(target)
-        if self.uses_layer and self.layer is None:
-            # an index needs the input's shape to trace the model: resolved once, on the first call
-            self.layer_name, self.layer = find_layer(self.model, self._layer_spec, tuple(x.shape[1:]))
+        bound = self._for_shape(tuple(x.shape[1:]))
         with HookSet() as hooks, _eval(self.model), torch.enable_grad():
             if self.channels_last:
                 decide(self.model, x)  # before any hook is on the model: it runs the model both ways once
-            raw, output, *read = self.attribute(x, spec, hooks)
+            raw, output, *read = bound.attribute(x, spec, hooks)
         raw, output = raw.detach().float(), output.detach()
-        layer = read[0] if read else self.layer_name
-        label = repr(spec if spec is not None else default_target(output))
+        layer = read[0] if read else bound.layer_name
+        label = repr(chosen_target(spec, output))
         maps, raw, bad = finite_maps(self.finish, raw, x, output, self.name)
         return Saliency(maps=maps, raw=raw, output=output, method=self.name, layer=layer,
                         target=label, signed=self.is_signed(), nonfinite=bad)
+
+    def _for_shape(self, input_shape: tuple[int, ...]) -> "Explainer":
+        """This explainer with its layer resolved for inputs of `input_shape`: itself when the layer was found
+        at construction; for a layer index (which needs the input's shape to trace the model), a copy that
+        holds the layer for this call only, so the explainer never changes between calls."""
+        if not self.uses_layer or self.layer is not None:
+            return self
+        bound = copy.copy(self)
+        bound.layer_name, bound.layer = find_layer(self.model, self._layer_spec, input_shape)
+        return bound
 
     def close(self) -> None:
         """Nothing stays hooked between calls; close() only drops the model reference."""
@@ -143,9 +151,8 @@ class Explainer:
         return model_output(out)
 
     def fixed_target(self, spec: Target | None, output: torch.Tensor) -> Target:
-        """The target for this batch, its choices frozen on the clean output."""
-        target = spec if spec is not None else default_target(output)
-        return target.fix(output.detach())
+        """The target for this batch, its choices frozen on the clean output (targets.freeze)."""
+        return freeze(spec, output)
 
     def input_gradient(self, x: torch.Tensor, spec: Target | None, target: Target | None = None):
         """d score / d x for the batch: (gradient B x C x H x W, output, fixed target).
@@ -163,34 +170,34 @@ class Explainer:
             (grad,) = torch.autograd.grad(score(target, output).sum(), xg)
         return grad, output, target
 
+    def capture_layers(self, x: torch.Tensor, hooks: HookSet, layers: list[tuple[str, nn.Module]],
+                       with_grad: bool = True) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Run x once and return ([A per layer], output), as hooks.capture: with `with_grad` only the part of
+        the model after the first of the layers records a graph, and each A can take the target's gradient."""
+        return capture(hooks, layers, lambda: self.forward(x), self.name, with_grad)
+
     def capture_layer(self, x: torch.Tensor, hooks: HookSet, with_grad: bool = True):
-        """Run x and return (layer activation A, output). With `with_grad`, A is a leaf that requires grad
-        and only the part of the model after the layer records a graph (nothing before it needs one)."""
-        captured: list[torch.Tensor] = []
-
-        def grab(_module, _inputs, out):
-            if not isinstance(out, torch.Tensor):
-                raise TypeError(f"layer {self.layer_name!r} returns {type(out).__name__}, not a tensor")
-            if captured:  # a module that runs twice: explain its first use
-                return None
-            if not with_grad:
-                captured.append(out)
-                return None
-            torch.set_grad_enabled(True)  # from here on the forward records a graph
-            leaf = out.detach().requires_grad_(True)
-            captured.append(leaf)
-            return leaf.clone()  # a copy, so an in-place activation after the layer leaves A intact
-
-        hooks.forward(self.layer, grab)
-        with torch.no_grad():
-            output = self.forward(x)
-        if not captured:
-            raise ValueError(f"layer {self.layer_name!r} did not run in the model's forward pass")
-        act = captured[0]
-        if act.dim() != 4:
-            raise ValueError(f"{self.name} needs a layer with spatial output B x C x H x W; "
-                             f"{self.layer_name!r} gives shape {tuple(act.shape)}")
+        """Run x and return (this explainer's layer activation A, output); with `with_grad` A is a leaf."""
+        (act,), output = self.capture_layers(x, hooks, [(self.layer_name, self.layer)], with_grad)
         return act, output
+
+
+def _is_index(layer: LayerSpec) -> bool:
+    return isinstance(layer, int) and not isinstance(layer, bool)
+
+
+def check_layer(cls: type[Explainer], layer: LayerSpec) -> None:
+    """A layer given to a method that reads none is refused, naming what the method takes instead."""
+    if layer is None or cls.uses_layer:
+        return
+    if "layers" in cls.defaults:
+        raise ValueError(f"{cls.name} takes layers=[...] (several layers), not layer=")
+    raise ValueError(f"{cls.name} attributes to the input and takes no layer")
+
+
+def typed_options(cls: type[Explainer], given: dict[str, Any]) -> dict[str, Any]:
+    """The method's full options, `given` checked and converted to their types (methods/options.py)."""
+    return check_options(cls.name, cls.defaults, cls.option_types, given)
 
 
 def _eval(model: nn.Module):

@@ -48,16 +48,10 @@ class CAM(Explainer):
     name = "cam"
     signed = True   # class weights may be negative: the map says for and against
 
-    def __init__(self, model, layer=None, **options):
-        super().__init__(model, layer, **options)
-        self._heads: dict[tuple[int, ...], tuple[str, nn.Module]] = {}  # per input shape: tracing is a forward pass
-
     def attribute(self, x, target, hooks):
-        shape = tuple(x.shape[1:])
-        if shape not in self._heads:
-            self._heads[shape] = find_gap_head(self.model, shape)
-        pool_name, pool = self._heads[shape]
-        self.layer_name = f"{pool_name} (input)"
+        # the head is found by tracing the model at x's shape (a batch-1 forward) on every call: the
+        # explainer keeps no per-shape state, and the call returns the layer it read
+        pool_name, pool = find_gap_head(self.model, tuple(x.shape[1:]))
         captured = []
 
         def grab(_module, inputs):
@@ -74,4 +68,4 @@ class CAM(Explainer):
         (grad,) = torch.autograd.grad(score(fixed, output).sum(), act)
         weights = grad.sum(dim=(2, 3), keepdim=True)  # d score / d pooled feature
         cam = (weights * act).sum(dim=1).detach()
-        return upsample(cam, tuple(x.shape[-2:])), output
+        return upsample(cam, tuple(x.shape[-2:])), output, f"{pool_name} (input)"

@@ -17,7 +17,7 @@ import torch
 from ..layers import find_layers
 from ..targets import score
 from .base import Explainer, register, upsample
-from .cam_template import capture_layers, minmax
+from .cam_template import minmax
 from .gradient_cams import LAYER_MAPS
 
 COMBINE = ("max", "product")
@@ -38,7 +38,7 @@ class LayerFusion(Explainer):
         self.layer_name = ",".join(n for n, _ in self.chosen)
 
     def attribute(self, x, target, hooks):
-        acts, output = capture_layers(self, x, hooks, self.chosen)
+        acts, output = self.capture_layers(x, hooks, self.chosen)
         fixed = self.fixed_target(target, output)
         grads = torch.autograd.grad(score(fixed, output).sum(), acts)
         layer_map = LAYER_MAPS[self.options["base"]]

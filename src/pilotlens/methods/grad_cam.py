@@ -2,31 +2,22 @@
 
 raw = ReLU(sum_k mean_ij(d score / d A_k) * A_k); with `signed=True` the ReLU is dropped so that a
 steering map keeps evidence both ways (positive pushes the target up, negative pulls it down).
+The capture, the ReLU and the upsampling are the CAM template's (cam_template.GradientCAM).
 """
 from __future__ import annotations
 
 import torch
 
-from ..targets import score
-from .base import Explainer, register, upsample
+from .base import register
+from .cam_template import GradientCAM
 
 
-def grad_cam_raw(explainer: Explainer, x, target, hooks, signed: bool):
-    """Layer-resolution Grad-CAM (B x h x w) and the output; shared with guided Grad-CAM."""
-    act, output = explainer.capture_layer(x, hooks)
-    fixed = explainer.fixed_target(target, output)
-    (grad,) = torch.autograd.grad(score(fixed, output).sum(), act)
-    cam = (grad.mean(dim=(2, 3), keepdim=True) * act).sum(dim=1)
-    return (cam if signed else cam.clamp(min=0)).detach(), output
+def grad_cam_map(act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """sum_k mean_ij(G_k) * A_k: B x h x w, signed."""
+    return (grad.mean(dim=(2, 3), keepdim=True) * act).sum(dim=1)
 
 
 @register
-class GradCAM(Explainer):
+class GradCAM(GradientCAM):
     name = "grad_cam"
-    uses_layer = True
-    defaults = {"signed": False}
-    signed_option = "signed"
-
-    def attribute(self, x, target, hooks):
-        cam, output = grad_cam_raw(self, x, target, hooks, bool(self.options["signed"]))
-        return upsample(cam, tuple(x.shape[-2:])), output
+    layer_map = staticmethod(grad_cam_map)

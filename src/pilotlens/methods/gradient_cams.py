@@ -13,10 +13,7 @@ from __future__ import annotations
 
 from .base import register
 from .cam_template import GradientCAM, safe_divide
-
-
-def grad_cam_map(act, grad):
-    return (grad.mean(dim=(2, 3), keepdim=True) * act).sum(dim=1)
+from .grad_cam import grad_cam_map
 
 
 def grad_cam_pp_map(act, grad):

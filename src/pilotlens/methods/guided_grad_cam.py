@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 from ..hooks import HookSet, add_guided_hooks
-from .base import Explainer, register, upsample
-from .grad_cam import grad_cam_raw
+from .base import register, upsample
+from .grad_cam import GradCAM
 
 
 @register
-class GuidedGradCAM(Explainer):
+class GuidedGradCAM(GradCAM):
     name = "guided_grad_cam"
-    uses_layer = True
+    defaults = {}          # always Grad-CAM's unsigned map: a product of two magnitudes
+    signed_option = None
 
     def attribute(self, x, target, hooks):
-        cam, output = grad_cam_raw(self, x, target, hooks, signed=False)
+        cam, output, fixed = self.layer_cam(x, target, hooks)
         hooks.remove()  # the Grad-CAM hooks are done; guided hooks go on a fresh set
         with HookSet() as guided:
             add_guided_hooks(self.model, guided)
-            grad, _, _ = self.input_gradient(x, target, self.fixed_target(target, output))
+            grad, _, _ = self.input_gradient(x, target, fixed)
         return grad.abs().amax(dim=1) * upsample(cam, tuple(x.shape[-2:])), output
