@@ -119,3 +119,53 @@ def test_tuple_outputs_are_concatenated():
     sal = pilotlens.explain(model, x, "visual_backprop")
     angle, throttle = model(arrange(model, x))  # the batch as pilotlens runs it: the same sums, to the bit
     assert torch.equal(sal.output, torch.cat([angle, throttle], 1).detach())
+
+
+# -- the method spec every verb takes works in the Python API too -------------------------------
+def test_a_spec_string_equals_keyword_options():
+    model, x = build("pilotnet", batch=2)
+    by_spec = pilotlens.explain(model, x, "grad_cam:signed=true")
+    by_keyword = pilotlens.explain(model, x, "grad_cam", signed=True)
+    unsigned = pilotlens.explain(model, x, "grad_cam")
+    assert by_spec.signed and by_keyword.signed and not unsigned.signed
+    assert torch.equal(by_spec.raw, by_keyword.raw) and torch.equal(by_spec.maps, by_keyword.maps)
+    assert (by_spec.raw < 0).any() and not torch.equal(by_spec.raw, unsigned.raw)   # the option took effect
+
+
+def test_a_spec_string_names_the_layer_and_builds_an_explainer():
+    model, x = build("pilotnet", batch=1)
+    in_spec = pilotlens.explain(model, x, "grad_cam:layer=6")
+    assert in_spec.layer == "6"
+    assert torch.equal(in_spec.raw, pilotlens.explain(model, x, "grad_cam", layer="6").raw)
+    with pilotlens.explainer(model, "occlusion:window=8,stride=8") as ex:
+        assert ex.options["window"] == 8 and ex.options["stride"] == 8
+        by_spec = ex(x)
+    assert torch.equal(by_spec.raw, pilotlens.explain(model, x, "occlusion", window=8, stride=8).raw)
+
+
+@pytest.mark.parametrize("spec,method,kwargs,error", [
+    ("occlusion:windw=3", "occlusion", {"windw": 3}, TypeError),            # unknown option
+    ("grad_cam:signed=perhaps", "grad_cam", {"signed": "perhaps"}, ValueError),   # ill-typed value
+    ("occlusion:window=(8,8,8)x", "occlusion", {"window": "(8,8,8)x"}, ValueError),
+    ("gradient:layer=6", "gradient", {"layer": "6"}, ValueError),           # a layer for an input method
+    ("gradcam:signed=true", "gradcam", {"signed": True}, ValueError),       # unknown method
+])
+def test_a_mistake_gives_the_same_message_in_either_form(spec, method, kwargs, error):
+    model, x = build("pilotnet", batch=1)
+    messages = []
+    for call in (lambda: pilotlens.explain(model, x, spec), lambda: pilotlens.explain(model, x, method, **kwargs),
+                 lambda: pilotlens.explainer(model, spec), lambda: pilotlens.explainer(model, method, **kwargs)):
+        with pytest.raises(error) as caught:
+            call()
+        messages.append(str(caught.value))
+    assert len(set(messages)) == 1, messages
+
+
+def test_a_layer_index_is_resolved_per_call_without_changing_the_explainer():
+    model, x = build("pilotnet", batch=2)
+    by_name = pilotlens.explain(model, x, "grad_cam", layer="6")
+    with pilotlens.explainer(model, "grad_cam", layer=6) as ex:   # the 7th traced layer is the module "6"
+        before = dict(vars(ex))
+        sal = ex(x)
+        assert dict(vars(ex)) == before and ex.layer is None
+    assert sal.layer == "6" and torch.equal(sal.raw, by_name.raw)

@@ -93,12 +93,8 @@ def resolve_method(spec: MethodLike, label: str | None = None) -> Method:
         if len(spec) != 2 or not isinstance(spec[0], str) or not isinstance(spec[1], Mapping):
             raise TypeError(f"a method pair is (name, {{options}}), got {spec!r}")
         name, options = spec
-        options = dict(options)
-        layer = options.pop("layer", None)
-        parsed = parse_method(name.strip(), options, layer)
-        if layer is not None and not parsed.cls.uses_layer:
-            raise ValueError(f"method {name!r}: {name} attributes to the input and takes no layer")
-        text = name + (":" + ",".join(f"{k}={v}" for k, v in spec[1].items()) if spec[1] else "")
+        parsed = parse_method(name.strip(), options)   # `layer` among the options is the spec's own layer
+        text = name + (":" + ",".join(f"{k}={v}" for k, v in options.items()) if options else "")
         return _spec_method(MethodSpec(text, parsed.name, parsed.layer, parsed.options), label)
     if isinstance(spec, type) and issubclass(spec, Explainer):
         return _class_method(spec, label or spec.name or spec.__name__)

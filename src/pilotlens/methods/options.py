@@ -7,8 +7,9 @@ grad_cam.signed=false`, "occlusion:window=(8,16)") arrive as strings and are con
 """
 from __future__ import annotations
 
-import ast
 from typing import Any, Mapping
+
+from ..text import literal
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -28,24 +29,25 @@ def _is(value: Any, types: tuple[type, ...]) -> bool:
     return isinstance(value, types)
 
 
-def _from_text(text: str, types: tuple[type, ...]) -> Any:
+def _from_text(text: str, types: tuple[type, ...], what: str) -> Any:
     t = text.strip()
     low = t.lower()
     if bool in types and low in _TRUE | _FALSE:
         return low in _TRUE
     if type(None) in types and low in ("none", "null"):
         return None
-    try:
-        value = ast.literal_eval(t)
-    except (ValueError, SyntaxError):
-        value = t
+    value = literal(t, what)  # text.py's rule for a literal (and its limits on length and nesting)
     if isinstance(value, list) and tuple in types and list not in types:
         value = tuple(value)
     if _is(value, types):
         return value
     if str in types:
         return text
-    raise ValueError
+    raise _NotOfType
+
+
+class _NotOfType(Exception):
+    """Text that reads as none of an option's types (convert_option names the option and its types)."""
 
 
 def convert_option(method: str, key: str, value: Any, types: tuple[type, ...]) -> Any:
@@ -56,8 +58,8 @@ def convert_option(method: str, key: str, value: Any, types: tuple[type, ...]) -
         return tuple(value)
     if isinstance(value, str):
         try:
-            converted = _from_text(value, types)
-        except ValueError:
+            converted = _from_text(value, types, f"{method} option {key}")
+        except _NotOfType:
             pass
         else:
             return convert_option(method, key, converted, types) if not isinstance(converted, str) else converted
@@ -74,14 +76,19 @@ def option_types(defaults: Mapping[str, Any], declared: Mapping[str, tuple[type,
     return types
 
 
+def check_names(method: str, defaults: Mapping[str, Any], names) -> None:
+    """An unknown option name is a TypeError that lists the valid ones with their defaults."""
+    unknown = sorted(set(names) - set(defaults), key=str)
+    if unknown:
+        valid = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
+        raise TypeError(f"{method}: unknown option {', '.join(map(str, unknown))}; valid options: {valid}")
+
+
 def check_options(method: str, defaults: Mapping[str, Any], declared: Mapping[str, tuple[type, ...]],
                   given: Mapping[str, Any]) -> dict[str, Any]:
     """The method's full options: defaults, overridden by `given` converted to each option's type.
     An unknown option is a TypeError that lists the valid ones with their defaults."""
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        valid = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
-        raise TypeError(f"{method}: unknown option {', '.join(unknown)}; valid options: {valid}")
+    check_names(method, defaults, given)
     types = option_types(defaults, declared)
     out = dict(defaults)
     for key, value in given.items():

@@ -6,7 +6,9 @@ A method spec is a registered name, optionally with options after a colon, comma
 
 `layer` picks the layer of a layer method; every other key is one of the method's options, converted
 to its type by `methods.options` ("true" is True, "8" is 8). On the command line the same options
-may also come from `--set METHOD.OPTION=VALUE`.
+may also come from `--set METHOD.OPTION=VALUE` (read by `text.grouped`), in the viewer from the page, and in
+the Python API from keyword arguments: `explain(model, x, "grad_cam:signed=true")` is
+`explain(model, x, "grad_cam", signed=True)`, and a mistake gives the same message either way.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from .base import Explainer, get_method
+from ..text import split_options
+from .base import Explainer, check_layer, get_method, typed_options
 
 
 @dataclass(frozen=True)
@@ -28,31 +31,14 @@ class MethodSpec:
     layer: Any = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
-    def build(self, model: nn.Module) -> Explainer:
-        return get_method(self.name)(model, self.layer, **dict(self.options))
+    def build(self, model: nn.Module, layer: Any = None, **options: Any) -> Explainer:
+        """The explainer on `model`; `layer` and `options` are defaults this spec's own layer and options override."""
+        chosen = self.layer if self.layer is not None else layer
+        return get_method(self.name)(model, chosen, **{**options, **dict(self.options)})
 
     @property
     def cls(self) -> type[Explainer]:
         return get_method(self.name)
-
-
-def _split_options(text: str, spec: str) -> dict[str, str]:
-    """"a=1,b=(2, 3),c=x" -> {"a": "1", "b": "(2, 3)", "c": "x"}; commas inside brackets stay."""
-    items, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += ch in "([{"
-        depth -= ch in ")]}"
-        if ch == "," and depth == 0:
-            items.append(text[start:i])
-            start = i + 1
-    items.append(text[start:])
-    options = {}
-    for item in filter(None, (s.strip() for s in items)):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ValueError(f"method {spec!r}: options are KEY=VALUE, comma separated (got {item!r})")
-        options[key.strip()] = value.strip()
-    return options
 
 
 def parse_method(spec: str | MethodSpec, options: Mapping[str, Any] | None = None,
@@ -67,16 +53,12 @@ def parse_method(spec: str | MethodSpec, options: Mapping[str, Any] | None = Non
     name, _, rest = spec.strip().partition(":")
     name = name.strip()
     cls = get_method(name)
-    given = {**dict(options or {}), **_split_options(rest, spec)}
+    given = {**dict(options or {}), **split_options(rest, spec)}
     chosen = given.pop("layer", None)
-    if chosen is not None and not cls.uses_layer:
-        what = "takes layers=[...] (several layers), not layer=" if "layers" in cls.defaults else \
-            "attributes to the input and takes no layer"
-        raise ValueError(f"method {spec!r}: {name} {what}")
+    check_layer(cls, chosen)          # the checks the explainer makes when built: fail now, not mid-run
+    typed_options(cls, given)
     if chosen is None and cls.uses_layer:
         chosen = layer
-    from .options import check_options
-    check_options(name, cls.defaults, cls.option_types, given)   # fail now, not in the middle of a run
     return MethodSpec(label=spec.strip(), name=name, layer=chosen, options=given)
 
 

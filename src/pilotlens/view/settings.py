@@ -5,11 +5,11 @@ one-line message naming the field, so the page can show it.
 """
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 from typing import Any
 
 from ..methods import REGISTRY
+from ..methods.options import check_names, convert_option, option_types
 from ..render import COLORMAPS, VIEWS
 
 MAX_METHODS = 4
@@ -43,24 +43,19 @@ def _text(value: Any, what: str) -> str:
     return value
 
 
-def _option_value(text: Any, what: str) -> Any:
-    """An option as the page sends it (text or a JSON number/bool/null) -> a plain, hashable value."""
-    if text is None or isinstance(text, (bool, int, float)):
-        return text
-    text = _text(text, what).strip()
-    if text.lower() in ("true", "false", "none", "null"):
-        return {"true": True, "false": False}.get(text.lower())
+def _option_value(method: str, name: str, value: Any, types: tuple[type, ...]) -> Any:
+    """An option as the page sends it (text or a JSON number/bool/null) -> its typed value, converted by the
+    rules every method option follows (methods/options.py), as a hashable value: Settings is a cache key."""
+    if isinstance(value, str):
+        value = _text(value, f"{method}.{name}")
+    typed = convert_option(method, name, value, types)
+    if isinstance(typed, list):
+        typed = tuple(typed)
     try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text  # a word, e.g. a baseline name or rule
-    if isinstance(value, list):
-        value = tuple(value)
-    if isinstance(value, tuple) and not all(isinstance(v, (int, float, str)) for v in value):
-        raise ValueError(f"{what}: only numbers, words or tuples of them, got {text!r}")
-    if not isinstance(value, (int, float, str, tuple)):
-        raise ValueError(f"{what}: only numbers, words or tuples of them, got {text!r}")
-    return value
+        hash(typed)
+    except TypeError:
+        raise ValueError(f"{method}.{name}: only numbers, words or tuples of them, got {value!r}") from None
+    return typed
 
 
 def parse_settings(data: Any, layer_names: set[str]) -> Settings:
@@ -109,15 +104,17 @@ def _options(given: Any, methods: list[str]) -> tuple:
             continue  # options of a method not shown are kept by the page, ignored here
         if not isinstance(opts, dict):
             raise ValueError(f"options for {method} must be an object")
-        defaults = REGISTRY[method].defaults
+        cls = REGISTRY[method]
+        try:
+            check_names(method, cls.defaults, [str(name)[:MAX_TEXT] for name in opts])
+        except TypeError as exc:  # the page's errors are ValueErrors: each names the field to fix
+            raise ValueError(str(exc)) from None
+        types = option_types(cls.defaults, cls.option_types)
         clean = {}
         for name, value in opts.items():
-            if name not in defaults:
-                valid = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
-                raise ValueError(f"{method}: unknown option {str(name)[:MAX_TEXT]!r}; valid options: {valid}")
-            if value == "" or value is None and defaults[name] is None:
+            if value == "" or value is None and cls.defaults[name] is None:
                 continue  # left empty: the method's default
-            clean[name] = _option_value(value, f"{method}.{name}")
+            clean[name] = _option_value(method, name, value, types[name])
         if clean:
             out.append((method, tuple(sorted(clean.items()))))
     return tuple(sorted(out))
