@@ -33,15 +33,17 @@ def import_ray():
 def quiet_ray_data() -> Iterator[None]:
     """Ray Data warns about its own deprecated settings (DeprecationWarning from ray's code): not ours.
     Its INFO lines (execution plans, "progress bars disabled") are kept out of the user's terminal."""
-    logger = logging.getLogger("ray.data")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    names = ["ray.data"] + [n for n in logging.root.manager.loggerDict if n.startswith("ray.data.")]
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray(\.|$)")
         try:
             yield
         finally:
-            logger.setLevel(level)
+            for n, level in levels.items():
+                logging.getLogger(n).setLevel(level)
 
 
 @contextmanager

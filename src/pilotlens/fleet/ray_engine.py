@@ -78,13 +78,13 @@ def run_ray(job: Job, parts: Sequence[Part], movies: Sequence[Log], *, address: 
     if not parts and not movies:
         return []
     threads = job.threads or 1
-    with connected(address) as ray, quiet_ray_data():
-        import ray.data
+    with connected(address) as ray:
+        import ray.data   # before quieting: its loggers exist once it is imported
         from ray.data import ActorPoolStrategy
         size = pool_size(ray.cluster_resources().get("CPU", 0), actors, threads)
         units = [{"kind": "part", "i": i} for i in range(len(parts))] + \
                 [{"kind": "movie", "i": i} for i in range(len(movies))]
-        with _data_context(ray):
+        with quiet_ray_data(), _data_context(ray):
             ds = ray.data.from_items(units, override_num_blocks=len(units))
             ds = ds.map_batches(UnitActor, batch_size=1, compute=ActorPoolStrategy(size=min(size, len(units))),
                                 num_cpus=threads,
