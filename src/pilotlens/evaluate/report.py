@@ -257,19 +257,7 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
     precision:      "float32" (default) or "float64".
     """
     t_start = time.perf_counter()
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if int(batch_size) < 1 or int(model_batch) < 1:
-        raise ValueError("batch_size and model_batch must be >= 1")
-    if precision not in ("float32", "float64"):
-        raise ValueError(f"precision must be float32 or float64, got {precision!r}")
-    if preset is not None and preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
-    base = PRESETS.get(preset, {}) if preset else {}
-    opts = _check_options({k: {**base.get("options", {}).get(k, {}), **(options or {}).get(k, {})}
-                           for k in set(base.get("options", {})) | set(options or {})})
-    if max_frames is None and base.get("frames"):
-        max_frames = base["frames"]
+    opts, max_frames = _check_arguments(kind, batch_size, model_batch, precision, preset, options, max_frames)
     if out_dir is not None:   # before any work: a folder that cannot be written fails now, not at the end
         inputs = [getattr(frames_or_x, "path")] if isinstance(getattr(frames_or_x, "path", None), (str, Path)) else []
         check_output_dir(out_dir, inputs=inputs)
@@ -286,6 +274,41 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
         method_list = resolve_methods(_named(names, layer, method_options))
     run = Run(subject, method_list, target, kind, seed, int(batch_size), int(model_batch), opts, progress)
     col = Collector()
+    done, timings = _run_metrics(run, col, chosen, opts, examples, out_dir)
+    report = _assemble(col, run, done, timings, complete=True)
+    if out_dir is not None:
+        report.files = write_report(report, out_dir, subject, run.shown, examples)
+    report.timings["total"] = time.perf_counter() - t_start
+    if summary:
+        per = ", ".join(f"{k} {_fmt_seconds(v)}" for k, v in report.timings.items() if k != "total")
+        print(f"pilotlens evaluate: {report.images} frames x {len(report.methods)} methods x {len(done)} metrics in "
+              f"{_fmt_seconds(report.timings['total'])} ({per})", file=sys.stderr)
+    return report
+
+
+def _check_arguments(kind: str, batch_size: int, model_batch: int, precision: str, preset: str | None,
+                     options: Mapping[str, Mapping[str, Any]] | None, max_frames: int | None):
+    """evaluate's arguments checked before any work: (each metric's options over the preset's, max_frames)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if int(batch_size) < 1 or int(model_batch) < 1:
+        raise ValueError("batch_size and model_batch must be >= 1")
+    if precision not in ("float32", "float64"):
+        raise ValueError(f"precision must be float32 or float64, got {precision!r}")
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    base = PRESETS.get(preset, {}) if preset else {}
+    opts = _check_options({k: {**base.get("options", {}).get(k, {}), **(options or {}).get(k, {})}
+                           for k in set(base.get("options", {})) | set(options or {})})
+    if max_frames is None and base.get("frames"):
+        max_frames = base["frames"]
+    return opts, max_frames
+
+
+def _run_metrics(run: Run, col: Collector, chosen: list[str], opts: Mapping[str, Mapping[str, Any]],
+                 examples: int, out_dir) -> tuple[list[str], dict[str, float]]:
+    """The maps once, then each metric in turn (the tables rewritten after each when out_dir is given):
+    (the metrics done, seconds per step). The run is closed whatever happens."""
     timings: dict[str, float] = {}
     done: list[str] = []
     try:
@@ -302,15 +325,7 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
                 write_tables(_assemble(col, run, done, timings, complete=False), out_dir)
     finally:
         run.close()
-    report = _assemble(col, run, done, timings, complete=True)
-    if out_dir is not None:
-        report.files = write_report(report, out_dir, subject, run.shown, examples)
-    report.timings["total"] = time.perf_counter() - t_start
-    if summary:
-        per = ", ".join(f"{k} {_fmt_seconds(v)}" for k, v in report.timings.items() if k != "total")
-        print(f"pilotlens evaluate: {report.images} frames x {len(report.methods)} methods x {len(done)} metrics in "
-              f"{_fmt_seconds(report.timings['total'])} ({per})", file=sys.stderr)
-    return report
+    return done, timings
 
 
 def _with_precision(pilot_or_model, precision: str):
