@@ -12,6 +12,8 @@ import torch
 # A map whose spread is below this fraction of its magnitude is flat: the differences are rounding
 # noise (e.g. a conv summing in a different order at different positions), not a signal to stretch.
 FLAT = 1e-5
+#: at most this many images of a batch are drawn in a picture (a notebook cell, not a video)
+PICTURE_LIMIT = 8
 
 
 def normalize(raw: torch.Tensor) -> torch.Tensor:
@@ -106,10 +108,10 @@ class Saliency:
     def picture(self, images=None, look=None) -> np.ndarray:
         """The maps as one uint8 RGB picture: a panel per image with its colour legend (on `images`, frames
         or uint8 arrays, when given); see pilotlens.show."""
-        from .notebook import saliency_picture
-        return saliency_picture(self, images, look)
+        from .render.picture import saliency_picture
+        return saliency_picture(self, images, look, limit=PICTURE_LIMIT)
 
     def _repr_png_(self) -> bytes:
         """Jupyter shows a Saliency as its picture."""
-        from .notebook import png_bytes
+        from .render.picture import png_bytes
         return png_bytes(self.picture())
