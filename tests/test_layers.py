@@ -53,3 +53,28 @@ def test_format_layers_is_a_table_to_pick_from():
     model, _ = build("pilotnet", batch=1)
     table = pilotlens.format_layers(trace(model, (3, 66, 200)))
     assert "64x1x18" in table and table.splitlines()[0].split() == ["#", "name", "type", "output", "shape"]
+
+
+def test_a_container_standing_for_a_file_layer_is_listed_by_its_name_after_its_parts():
+    from torch import nn
+
+    from pilotlens.layers import find_layer, format_layers, trace
+
+    class FileLayer(nn.Module):          # like a Keras Conv2D with its activation
+        listed_as_layer = True
+
+        def __init__(self):
+            super().__init__()
+            self.conv, self.act = nn.Conv2d(3, 4, 3), nn.ReLU()
+
+        def forward(self, x):
+            return self.act(self.conv(x))
+
+    model = nn.Sequential()
+    model.add_module("conv2d_5", FileLayer())
+    model.add_module("plain", nn.Sequential(nn.Conv2d(4, 2, 1)))   # an ordinary container: not listed
+    layers = trace(model, (3, 8, 8))
+    assert [l.name for l in layers] == ["conv2d_5.conv", "conv2d_5.act", "conv2d_5", "plain.0"]
+    assert [l.leaf for l in layers] == [True, True, False, True]
+    assert "conv2d_5  " in format_layers(layers)
+    assert find_layer(model, "conv2d_5")[1] is model.conv2d_5

@@ -35,6 +35,11 @@ class LayerInfo:
     def kind(self) -> str:
         return type(self.module).__name__
 
+    @property
+    def leaf(self) -> bool:
+        """False for a listed container (a file's layer with its parts listed before it)."""
+        return not any(True for _ in self.module.children())
+
 
 class LayerNotFound(ValueError):
     pass
@@ -45,14 +50,23 @@ def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if not any(True for _ in m.children())]
 
 
+def listed_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """What `trace` lists: the leaf modules, and the containers that stand for one layer of the file a
+    model came from (`listed_as_layer = True`, e.g. a Keras Conv2D with its activation), so the name
+    a user knows from that file ("conv2d_5") is in the list next to its parts."""
+    return [(n, m) for n, m in model.named_modules()
+            if not any(True for _ in m.children()) or getattr(m, "listed_as_layer", False)]
+
+
 def _shape(t) -> tuple[int, ...] | None:
     return tuple(t.shape[1:]) if isinstance(t, torch.Tensor) else None
 
 
 def trace(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerInfo]:
     """Run one zero input of `input_shape` (C x H x W, no batch) and list the leaf modules in the order
-    they ran, with input and output shapes. A module that runs twice is listed once, at its first run."""
-    names = {id(m): n for n, m in leaf_modules(model)}
+    they ran, with input and output shapes (a listed container after its parts: see listed_modules). A
+    module that runs twice is listed once, at its first run."""
+    names = {id(m): n for n, m in listed_modules(model)}
     order: list[LayerInfo] = []
     seen: set[int] = set()
 
@@ -64,7 +78,7 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerInfo]:
 
     x = torch.zeros((1, *input_shape), device=device_of(model), dtype=dtype_of(model))
     with HookSet() as hooks, eval_mode(model), torch.no_grad():
-        for _, module in leaf_modules(model):
+        for _, module in listed_modules(model):
             hooks.forward(module, record)
         try:
             model(x)
@@ -82,7 +96,7 @@ def format_layers(layers: list[LayerInfo]) -> str:
 
 
 def _available(model: nn.Module) -> str:
-    items = [f"{n or '(model)'} ({type(m).__name__})" for n, m in leaf_modules(model)]
+    items = [f"{n or '(model)'} ({type(m).__name__})" for n, m in listed_modules(model)]
     return ", ".join(items) if items else "(none)"
 
 

@@ -26,7 +26,7 @@ def _is_global_pool(info) -> bool:
 
 def find_gap_head(model: nn.Module, input_shape) -> tuple[str, nn.Module]:
     """The global average pool feeding one linear head, or a clear error."""
-    layers = trace(model, input_shape)
+    layers = [info for info in trace(model, input_shape) if info.leaf]
     pools = [i for i, l in enumerate(layers) if _is_global_pool(l)]
     problem = "it has no global average pooling layer (nn.AdaptiveAvgPool2d(1))"
     if pools:

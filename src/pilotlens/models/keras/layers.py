@@ -280,7 +280,10 @@ class GlobalPool(nn.Module):
 
 
 class WithActivation(nn.Module):
-    """A Keras Conv2D or Dense layer with its activation: the inner layer, then the activation module."""
+    """A Keras Conv2D or Dense layer with its activation: the inner layer, then the activation module.
+    `pilotlens layers` lists it by its Keras name, after its two parts."""
+
+    listed_as_layer = True
 
     def __init__(self, role: str, layer: nn.Module, act: nn.Module):
         super().__init__()
