@@ -82,6 +82,59 @@ def _keras_files(root: Path) -> None:
     pilotnet.save(root / "pilotnet.h5")
 
 
+def _keras1_file(path: Path) -> None:
+    """A Keras 1.2 PilotNet as the 2016-2018 behavioural-cloning tutorials saved it: a Lambda x/127.5 - 1,
+    Cropping2D, Convolution2D with subsample, Flatten, Dense with output_dim (written with h5py)."""
+    from models.test_keras1 import conv1, layer, write_keras1_h5
+    rng = np.random.default_rng(1)
+    lam = layer("Lambda", "lambda_1", function=["4wEAAAAAAAAAAQAAAAIAAABDAAAAcwwAAAB8AABkAQAbZAIAGFMp", None, None],
+                function_type="lambda", output_shape=None, output_shape_type="raw", arguments={},
+                batch_input_shape=[None, 160, 320, 3], input_dtype="float32")
+    layers = [lam, layer("Cropping2D", "cropping2d_1", cropping=[[70, 25], [0, 0]], dim_ordering="tf"),
+              conv1("convolution2d_1", 6, 5, 4, "valid", "relu"), conv1("convolution2d_2", 8, 5, 4, "valid", "relu"),
+              layer("Flatten", "flatten_1"), layer("Dense", "dense_1", output_dim=1, activation="linear", bias=True)]
+    weights = {"convolution2d_1": [("W", rng.normal(0, 0.2, (5, 5, 3, 6))), ("b", np.zeros(6))],
+               "convolution2d_2": [("W", rng.normal(0, 0.1, (5, 5, 6, 8))), ("b", np.zeros(8))],
+               "dense_1": [("W", rng.normal(0, 0.05, (8 * 3 * 19, 1))), ("b", np.zeros(1))]}
+    write_keras1_h5(path, layers, {k: [(n, a.astype(np.float32)) for n, a in v] for k, v in weights.items()})
+
+
+def _weights_files(root: Path) -> None:
+    """Weights-only Keras files (Keras 2's save_weights layout) for the zoo PilotNet (nvidia.h5) and for
+    mynet.py:MyNet (mynet.h5), and a Keras JSON architecture with its weights (arch.json, w.h5)."""
+    import h5py
+    import keras
+    from keras import layers as L
+    from keras.src.legacy.saving import legacy_h5_format
+
+    def save_weights(model, path):
+        with h5py.File(path, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, model)
+
+    keras.utils.set_random_seed(1)
+    pilotnet = keras.Sequential([
+        keras.Input((66, 200, 3)), L.Rescaling(1 / 127.5, offset=-1.0),
+        L.Conv2D(24, 5, strides=2, activation="relu"), L.Conv2D(36, 5, strides=2, activation="relu"),
+        L.Conv2D(48, 5, strides=2, activation="relu"), L.Conv2D(64, 3, activation="relu"),
+        L.Conv2D(64, 3, activation="relu"), L.Flatten(), L.Dense(100, activation="relu"),
+        L.Dense(50, activation="relu"), L.Dense(10, activation="relu"), L.Dense(1)])
+    save_weights(pilotnet, root / "nvidia.h5")
+    mynet = keras.Sequential([keras.Input((48, 64, 3)), L.Conv2D(6, 5, strides=2, activation="relu"),
+                              L.Conv2D(8, 3, strides=2, activation="relu"), L.GlobalAveragePooling2D(), L.Dense(1)])
+    save_weights(mynet, root / "mynet.h5")
+    small = keras.Sequential([keras.Input((66, 200, 3)), L.Rescaling(1 / 255),
+                              L.Conv2D(8, 5, strides=4, activation="elu", name="conv1"),
+                              L.Conv2D(8, 3, strides=2, activation="elu", name="conv2"),
+                              L.Flatten(), L.Dense(1, name="steering")], name="small")
+    (root / "arch.json").write_text(small.to_json())
+    save_weights(small, root / "w.h5")
+
+
+def _onnx_file(path: Path) -> None:
+    from models import onnx_cases as C
+    C.export(C.seeded(C.PilotNetLike), C.PILOTNET_SHAPE, path, opset=13)
+
+
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory) -> Path:
     from pilotlens.data import write_tub
@@ -100,6 +153,9 @@ def workspace(tmp_path_factory) -> Path:
         save_image(root / name, image)
     _udacity(root, images)
     _keras_files(root)
+    _keras1_file(root / "model.h5")
+    _weights_files(root)
+    _onnx_file(root / "net.onnx")
     (root / "mycar").mkdir()
     (root / "mycar" / "myconfig.py").write_text("ROI_CROP_TOP = 20\nROI_CROP_BOTTOM = 0\n")
     (root / "mynet.py").write_text(NET)
