@@ -117,8 +117,8 @@ def test_pilot_load_reads_pilot_files_only_and_points_to_the_door(tmp_path):
 
 
 def test_options_for_a_pilotlens_pilot_and_folders_are_errors(tmp_path):
-    with pytest.raises(ValueError, match="crop: for Keras, ONNX and JSON files.*not pilotnet"):
-        open_pilot("pilotnet", crop=(1, 0, 0, 0))
+    with pytest.raises(ValueError, match="--crop, --size: for Keras, ONNX and JSON files.*not pilotnet"):
+        open_pilot("pilotnet", crop=(1, 0, 0, 0), input_size=(20, 10))
     with pytest.raises(ValueError, match="a folder, not a model file"):
         open_pilot(tmp_path)
     Pilot.from_arch("donkey_linear").save(tmp_path / "p.pt")

@@ -51,12 +51,15 @@ class Door:
 
 def _refuse(spec: str, what: str, **given) -> None:
     """A ValueError when any of `given` (option name -> value) is set: they do not apply to `spec`."""
-    names = sorted(_FLAGS.get(k, k) for k, v in given.items() if v)
+    names = sorted({_FLAGS.get(k, k) for k, v in given.items() if v})
     if names:
         raise ValueError(f"{', '.join(names)}: not for {spec} ({what})")
 
 
-_FLAGS = {"weights": "--weights", "myconfig": "--myconfig", "lambdas": "--lambda", "layout": "layout"}
+#: option -> the command-line flag that gives it, for errors (a library caller knows both names)
+_FLAGS = {"weights": "--weights", "myconfig": "--myconfig", "lambdas": "--lambda", "crop": "--crop",
+          "input_size": "--size", "color": "--color", "scale": "--pixel-scale", "mean": "--pixel-offset/--normalize",
+          "std": "--pixel-offset/--normalize"}
 
 
 def _open_keras(spec: str, *, weights=None, crop=None, myconfig=None, lambdas=None, **pilot_settings) -> Pilot:
@@ -161,8 +164,9 @@ def _weights_onto_named(text: str, *, weights, crop=None, myconfig=None, lambdas
 def _open_named(text: str, *, device: str, quiet: bool, **options) -> Pilot:
     """A pilot file, a shipped pilot's name, or a zoo architecture (untrained, said on stderr)."""
     if options:
-        raise ValueError(f"{', '.join(sorted(options))}: for Keras, ONNX and JSON files, FILE.py:Class models and "
-                         f"an architecture with --weights, not {text} (a pilot file carries how it sees)")
+        raise ValueError(f"{', '.join(sorted({_FLAGS.get(k, k) for k in options}))}: for Keras, ONNX and JSON files, "
+                         f"FILE.py:Class models and an architecture with --weights, not {text} (a pilot file carries "
+                         "how it sees; `pilotlens import` writes it)")
     path = Path(text).expanduser()
     if path.is_dir():
         raise ValueError(f"{text}: a folder, not a model file; give a pilot file (.pt), a shipped pilot's name "
