@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
+from pilotlens.render.notice import no_evidence_text
+
 from pilotlens.data import open_source
 from pilotlens.layers import trace
 from pilotlens.methods import REGISTRY
@@ -70,7 +72,8 @@ def test_explain_draws_the_library_maps_on_the_frame(client, viewer):
     maps, preds = result_.maps, result_.predictions
     look = Look(view="overlay", colormap="jet", alpha=0.6)
     for m in ("visual_backprop", "grad_cam"):
-        expected = look.draw(frame.image, maps[m][0], result_.signed[m])
+        note = no_evidence_text(result_.target, result_.prediction(0), result_.layers[m])  # said on an empty map
+        expected = look.draw(frame.image, maps[m][0], result_.signed[m], note=note)
         got = decode(result["maps"][m]).astype(int)
         assert np.abs(got - expected.astype(int)).max() <= 1, m  # float rounding of the map, at most 1 level
     assert result["predicted"]["angle"] == pytest.approx(float(preds["angle"][0]), abs=1e-5)

@@ -26,6 +26,7 @@ from ..models.pilot import Pilot
 from ..frame_explainer import FrameExplainer
 from ..pipeline import movie
 from ..render.look import Look
+from ..render.notice import no_evidence_text
 from ..render import COLORMAPS, VIEWS
 from .drive import Drive
 from .images import data_url, png_bytes, tile
@@ -191,13 +192,24 @@ class Viewer:
             results.append({
                 "position": p, "index": frame.index, "time": frame.time, "ms": round(each_ms, 1),
                 "frame": data_url(frame.image),
-                "maps": {m: data_url(look.draw(frame.image, maps[m][i], self.is_signed(settings, m)))
+                "maps": {m: data_url(self._draw(look, frame.image, maps[m][i], settings, m,
+                                                {k: v[p] for k, v in self.drive.predicted.items()}))
                          for m in settings.methods},
                 "signed": {m: self.is_signed(settings, m) for m in settings.methods},
                 "predicted": {k: v[p] for k, v in self.drive.predicted.items()},
                 "recorded": {k: _jsonable(v) for k, v in frame.labels.items()},
             })
         return results
+
+    def _draw(self, look: Look, image: np.ndarray, map_: np.ndarray, settings: Settings, method: str,
+              prediction: dict[str, float] | None) -> np.ndarray:
+        """A map drawn on its frame, an empty one saying what had no evidence (target and layer), as
+        the videos and PNGs say it."""
+        with self.lock:
+            ex = self._explainer(settings, method)
+        layer = next((e.layer_name for e in ex.explainers.values() if getattr(e, "layer_name", None)), None)
+        note = no_evidence_text(repr(ex.target), prediction, layer)
+        return look.draw(image, map_, self.is_signed(settings, method), note=note)
 
     def is_signed(self, settings: Settings, method: str) -> bool:
         with self.lock:
@@ -216,7 +228,7 @@ class Viewer:
         with self.lock:
             predicted = {k: float(np.ravel(v)[0]) for k, v in self.pilot.predict([frame]).items()}
         look = Look(view=settings.view, colormap=settings.colormap, alpha=settings.alpha)
-        drawn = {m: data_url(look.draw(frame.image, maps[m], self.is_signed(settings, m))) for m in settings.methods}
+        drawn = {m: data_url(self._draw(look, frame.image, maps[m], settings, m, predicted)) for m in settings.methods}
         return {"index": frame.index, "time": frame.time, "frame": data_url(frame.image), "maps": drawn,
                 "predicted": predicted, "ms": round((time.perf_counter() - start) * 1000, 1)}
 
@@ -249,7 +261,7 @@ class Viewer:
         after = {k: float(np.ravel(v)[0]) for k, v in after.items() if np.ndim(v) == 1}
         before = {k: v[position] for k, v in self.drive.predicted.items()}
         look = Look(view=settings.view, colormap=settings.colormap, alpha=settings.alpha)
-        maps = {m: data_url(look.draw(image, self.explain_frames([occluded], settings, m)[0], self.is_signed(settings, m)))
+        maps = {m: data_url(self._draw(look, image, self.explain_frames([occluded], settings, m)[0], settings, m, after))
                 for m in settings.methods}
         return {"position": position, "box": [x0, y0, x1, y1], "fill": fill, "frame": data_url(image),
                 "maps": maps, "before": before, "after": after,
