@@ -55,6 +55,14 @@ def _is_text(head: bytes) -> bool:
     return all(c.isprintable() or c in "\n\r\t" for c in text)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of a torch.load error, or its type when that line advises loading with
+    weights_only=False (running the file's code is advice pilotlens never relays)."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    return type(exc).__name__ if not line or "weights_only" in line else line
+
+
 def read_torch_file(path: Path) -> Any:
     """torch.load(path, weights_only=True), with errors that say what the file is not, and never the
     advice to load unsafely."""
@@ -74,8 +82,7 @@ def read_torch_file(path: Path) -> Any:
                          "and pilotlens never loads code from a file. Save plain weights instead: "
                          "Pilot(model, ...).save(path) or torch.save(model.state_dict(), path)") from None
     except Exception as e:  # a truncated or corrupt file
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(f"{path}: not a readable PyTorch file, truncated or corrupt ({reason})") from None
+        raise ValueError(f"{path}: not a readable PyTorch file, truncated or corrupt ({first_line(e)})") from None
 
 
 def write_pilot(path, data: dict, state_dict: dict, half: bool = False) -> None:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .pilot import Pilot
-from .pilot_file import FILE_FORMAT
+from .pilot_file import FILE_FORMAT, first_line
 
 
 def split_spec(spec: str) -> tuple[Path, str] | None:
@@ -50,13 +50,27 @@ def _import_file(path: Path):
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception:
+    except SyntaxError as e:   # the user's typo: where it is, not our traceback
         sys.modules.pop(name, None)
-        raise
+        where = f"{Path(e.filename).name if e.filename else path.name} line {e.lineno}"
+        raise ValueError(f"{where}: SyntaxError: {e.msg} (importing {path})") from None
+    except (Exception, SystemExit) as e:   # the file ran and raised: name the file and its line
+        sys.modules.pop(name, None)
+        raise ValueError(f"{path}{_line_in(e, resolved)} raised {type(e).__name__} at import: {e}") from None
     finally:
         if added and folder in sys.path:
             sys.path.remove(folder)
     return module
+
+
+def _line_in(exc: BaseException, path: Path) -> str:
+    """' line N' for the deepest line of `path` in `exc`'s traceback ('' when it has none)."""
+    line, tb = "", exc.__traceback__
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename) == path:
+            line = f" line {tb.tb_lineno}"
+        tb = tb.tb_next
+    return line
 
 
 def read_state_dict(weights) -> dict[str, torch.Tensor]:
@@ -67,11 +81,12 @@ def read_state_dict(weights) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"no weights file {weights}")
     try:
         data = torch.load(weights, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ValueError(f"{weights}: refused: it holds Python objects other than tensors and plain data, and "
-                         f"pilotlens only loads with torch.load(weights_only=True) ({e})") from e
-    except Exception as e:
-        raise ValueError(f"{weights}: not a readable torch weights file ({type(e).__name__}: {e})") from e
+    except pickle.UnpicklingError:
+        # torch's own message advises weights_only=False, i.e. running the file's code: never relay it
+        raise ValueError(f"{weights}: refused: it holds pickled Python objects; pilotlens only loads tensors "
+                         "(save weights with torch.save(model.state_dict(), path))") from None
+    except Exception as e:  # a truncated or corrupt file; its first line only (torch's may give advice below)
+        raise ValueError(f"{weights}: not a readable torch weights file ({first_line(e)})") from None
     if isinstance(data, dict) and data.get("format") == FILE_FORMAT:
         data = data.get("state_dict")
     elif isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
