@@ -199,6 +199,46 @@ def test_missing_labels_are_named():
         train(tiny_pilot(), frames_with({"angle": 0.1, "throttle": 0.2}), epochs=1, progress=False, target="throttle")
 
 
+def test_labels_that_are_no_number_or_overflow_float32_are_named():
+    with pytest.raises(ValueError, match=r"frame 0 \(mine\): label 'angle' is 1e\+300, out of range"):
+        train(tiny_pilot(), frames_with({"angle": 1e300}), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"frame 0 \(mine\): label 'angle' is 'left', not a number"):
+        train(tiny_pilot(), frames_with({"angle": "left"}), epochs=1, progress=False)
+    # the bound is where float32 squares overflow: 1e18 squared is finite, 1e20 squared is not
+    assert torch.isfinite(torch.tensor(1e18, dtype=torch.float32) ** 2)
+    assert not torch.isfinite(torch.tensor(1e20, dtype=torch.float32) ** 2)
+
+
+def test_a_diverging_run_raises_naming_the_epoch_and_writes_nothing(tmp_path):
+    out = tmp_path / "p.pt"
+    with pytest.raises(ValueError, match="training diverged at epoch 1") as e:
+        train(tiny_pilot(), frames_with({"angle": 0.1}, n=8), epochs=2, lr=1e30, out=out, progress=False)
+    assert "no model was kept" in e.value.pilotlens_kept and not out.exists()
+
+
+def test_an_interrupted_run_keeps_only_its_named_checkpoint(tmp_path, monkeypatch):
+    import pilotlens.train as module
+    real, calls = module.fit_epoch, []
+
+    def interrupted_in_epoch_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "fit_epoch", interrupted_in_epoch_3)
+    out, checkpoint = tmp_path / "p.pt", tmp_path / "p.checkpoint.pt"
+    out.write_bytes(b"an older pilot")
+    with pytest.raises(KeyboardInterrupt) as e:
+        train(tiny_pilot(), frames_with({"angle": 0.1}, n=8), epochs=5, out=out, progress=False)
+    assert "stopped in epoch 3" in e.value.pilotlens_kept and str(checkpoint) in e.value.pilotlens_kept
+    assert out.read_bytes() == b"an older pilot"
+    assert Pilot.load(checkpoint, model=tiny_pilot().model).input_size == tiny_pilot().input_size   # complete
+    monkeypatch.undo()
+    train(tiny_pilot(), frames_with({"angle": 0.1}, n=8), epochs=1, out=out, progress=False)
+    assert Pilot.load(out, model=tiny_pilot().model) is not None and not checkpoint.exists()
+
+
 def test_bad_requests_are_refused(tmp_path):
     with pytest.raises(ValueError, match="no frames"):
         train(tiny_pilot(), [], progress=False)

@@ -46,8 +46,13 @@ shipped pilots is not here: `bench/train_shipped.py` reproduces them.
 * **Optimiser.** Adam (lr), mini-batches of batch_size, reshuffled each epoch; optionally a cosine
   learning-rate decay over the run (`schedule="cosine"`).
 * **Best checkpoint.** After each epoch the validation MSE of `target` is measured (eval mode);
-  whenever it improves the pilot is written to `out` (`Pilot.save`, atomic, `half` for float16).
-  At the end the best weights are put back into the pilot.
+  whenever it improves the pilot is written to ``OUT.checkpoint.pt`` beside `out` (`Pilot.save`,
+  atomic, `half` for float16), renamed to `out` when the run ends. A run that is interrupted or fails
+  leaves `out` as it was and keeps the checkpoint under that name, and says so (the exception's
+  `pilotlens_kept`). At the end the best weights are put back into the pilot.
+* **Divergence.** A loss or validation error that is not finite (a learning rate far too high)
+  stops the run with a ValueError naming the epoch; labels beyond +-1e18 (whose squares overflow
+  float32) are refused with their frame.
 * **Baseline.** The constant predictor: the training mean of `target`, scored on the same
   validation frames. A pilot that does not beat it clearly has learnt nothing from the images.
 * **Determinism.** Everything random (initial weights of a fresh pilot, dropout, shuffling,
@@ -60,6 +65,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -78,13 +84,14 @@ from .models.pilot import Pilot
 
 __all__ = ["TrainResult", "TrainData", "train", "prediction_error", "load_frames", "read_data", "build_pilot",
            "constant_baseline", "fit_epoch", "split_blocks", "augment_batch", "default_pilot", "keras_init",
-           "MIRRORED_LABELS"]
+           "checkpoint_path", "MIRRORED_LABELS"]
 
 #: labels that change sign when the image is mirrored left-right
 MIRRORED_LABELS = ("angle",)
 #: PilotNet's default crop: this share of the frame's top rows (the sky) is dropped
 PILOTNET_SKY = 0.37
 SPLIT_BLOCKS = 20
+LABEL_LIMIT = 1e18          # below sqrt(float32 max) = 1.8e19: a squared error stays finite
 BRIGHTNESS = (0.6, 1.4)
 
 
@@ -168,9 +175,16 @@ def _labels_of(frame: Frame, names: Sequence[str], needed_by: str) -> list[float
             have = ", ".join(sorted(frame.labels or {})) or "none"
             raise ValueError(f"frame {frame.index} ({frame.source or 'source'}) has no label {name!r}, which "
                              f"{needed_by} needs; its labels: {have}")
-        value = float(value)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"frame {frame.index} ({frame.source or 'source'}): label {name!r} is {value!r}, "
+                             "not a number") from None
         if not math.isfinite(value):
             raise ValueError(f"frame {frame.index} ({frame.source or 'source'}): label {name!r} is {value}")
+        if abs(value) > LABEL_LIMIT:   # its square overflows float32: every loss would be inf
+            raise ValueError(f"frame {frame.index} ({frame.source or 'source'}): label {name!r} is {value:g}, out "
+                             f"of range (training squares errors in float32: labels must be within +-{LABEL_LIMIT:g})")
         out.append(value)
     return out
 
@@ -492,6 +506,7 @@ def _fit(pilot: Pilot, data: TrainData, column: int, path: Path | None, *, epoch
          lr: float, schedule: str, augment: bool, half: bool, progress: bool, generator: torch.Generator,
          mirror: Sequence[int], target: str, sparsity: float) -> tuple[list[dict], tuple[float, float, int], dict | None]:
     """The epochs: fit, validate, keep (and save) the best; deterministic algorithms while it runs."""
+    checkpoint = checkpoint_path(path) if path is not None else None
     steps = math.ceil(len(data.train_views) / batch_size)
     optimizer = torch.optim.Adam(pilot.model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps) if schedule == "cosine" else None
@@ -501,6 +516,8 @@ def _fit(pilot: Pilot, data: TrainData, column: int, path: Path | None, *, epoch
     history: list[dict] = []
     best: tuple[float, float, int] = (math.inf, math.inf, 0)
     best_state = None
+    saved = False          # whether this run wrote `checkpoint`
+    epoch = 0
     bar = tqdm(total=epochs * steps, desc="training", unit="batch", disable=not progress, file=sys.stderr)
     try:
         for epoch in range(1, epochs + 1):
@@ -508,22 +525,41 @@ def _fit(pilot: Pilot, data: TrainData, column: int, path: Path | None, *, epoch
             loss = fit_epoch(pilot, data, optimizer, generator, batch_size=batch_size, augment=augment,
                              mirror=mirror, scheduler=scheduler, bar=bar, sparsity=sparsity)
             val_mse, val_mae = _evaluate(pilot, data.val_views, data.val_y, column, max(batch_size, 128))
+            if not (math.isfinite(loss) and math.isfinite(val_mse)):
+                raise ValueError(f"training diverged at epoch {epoch}: training loss {loss:.5g}, validation {target} "
+                                 f"MSE {val_mse:.5g} (not finite); lower the learning rate (lr {lr:g}) or check the "
+                                 "labels' scale")
             improved = val_mse < best[0]
             history.append(dict(epoch=epoch, train_loss=loss, val_mse=val_mse, val_mae=val_mae,
                                 seconds=time.perf_counter() - start))
             if improved:
                 best = (val_mse, val_mae, epoch)
                 best_state = copy.deepcopy(pilot.model.state_dict())
-                if path is not None:
-                    pilot.save(path, half=half)
+                if checkpoint is not None:
+                    pilot.save(checkpoint, half=half)
+                    saved = True
             if progress:
                 bar.write(f"epoch {epoch}/{epochs}: train loss {loss:.5g}, validation {target} MSE "
                           f"{val_mse:.5g} MAE {val_mae:.4g}{' (best)' if improved else ''}", file=sys.stderr)
+        if saved:
+            os.replace(checkpoint, path)   # complete: the checkpoint becomes the pilot file
+    except BaseException as exc:   # interrupted (Ctrl-C, SIGTERM) or failed: say what is on disk
+        if path is not None:
+            exc.pilotlens_kept = (f"stopped in epoch {epoch}; the best epoch so far ({best[2]}, validation {target} MSE "
+                                  f"{best[0]:.5g}) is kept as the checkpoint {checkpoint}, and {path} was not written"
+                                  if saved else f"stopped in epoch {epoch}; no model was kept ({path} was not written)")
+        raise
     finally:
         bar.close()
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         pilot.model.eval()
     return history, best, best_state
+
+
+def checkpoint_path(out: str | Path) -> Path:
+    """Where a run keeps its best epoch until it ends: mypilot.pt -> mypilot.checkpoint.pt."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.checkpoint{out.suffix or '.pt'}")
 
 
 # -- scoring a trained pilot ------------------------------------------------------------------

@@ -12,6 +12,7 @@ import os
 import sys
 
 from ..allocator import keep_freed_memory
+from .arguments import join_signed_values
 from . import batch, demo, drive, evaluate, explain, grid, import_, layers, methods, movie, train, view
 
 VERBS = (demo, movie, batch, explain, grid, layers, train, evaluate, import_, view, drive, methods)
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from ..outputs import Terminated, cleanup_on_terminate, remove_all_partials
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_signed_values(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "fn", None):
         parser.print_help()
         return 2
@@ -39,13 +40,16 @@ def main(argv: list[str] | None = None) -> int:
             args.fn(args)
     except (KeyboardInterrupt, Terminated) as stop:
         remove_all_partials()
-        print("pilotlens: interrupted; no partial output was kept", file=sys.stderr)
+        # what a run keeps on purpose (train's checkpoint) it says on the exception; else nothing is kept
+        kept = getattr(stop, "pilotlens_kept", None) or "no partial output was kept"
+        print(f"pilotlens: interrupted; {kept}", file=sys.stderr)
         return 130 if isinstance(stop, KeyboardInterrupt) else 143
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
         remove_all_partials()
         if os.environ.get("PILOTLENS_DEBUG"):
             raise
-        print(f"pilotlens {args.verb}: error: {_one_line(exc)}", file=sys.stderr)
+        kept = getattr(exc, "pilotlens_kept", None)
+        print(f"pilotlens {args.verb}: error: {_one_line(exc)}{'; ' + kept if kept else ''}", file=sys.stderr)
         return 1
     return 0
 
