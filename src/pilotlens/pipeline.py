@@ -7,6 +7,7 @@ file under its final name.
 """
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -71,6 +72,31 @@ def fits(pilot: Pilot) -> Callable[[Frame], object]:
     return lambda frame: pilot.seeing.crop_box(*frame.image.shape[:2])
 
 
+def check_target(pilot: Pilot, target) -> None:
+    """Refuse, before any work and whatever the methods, a target the pilot's output cannot give
+    (`--target 7` of a one-output pilot): a method that reads no target (visual_backprop) would
+    otherwise explain the run without a word, while grad_cam refuses the same target.
+
+    The target is resolved as the explainers resolve it and applied to the pilot's output on one
+    blank input, so the check is the engine's own, not a second reading of the spec."""
+    import numpy as np
+    import torch
+
+    from .targets import freeze, score
+    resolved = pilot.resolve_target(target)
+    if resolved is None or target is None:
+        return
+    w, h = pilot.input_size
+    with torch.no_grad():
+        output = pilot.forward(pilot.from_view(np.zeros((1, h, w, 3), np.uint8)))
+    try:
+        score(freeze(resolved, output), output)
+    except (ValueError, IndexError) as e:
+        names = f": {', '.join(pilot.outputs)}" if pilot.outputs else ""
+        raise ValueError(f"--target {target}: {e}; {pilot.name or 'the pilot'} gives {output.shape[1]} "
+                         f"output(s){names}") from None
+
+
 def check_movie_output(out: str | Path, source: Source | None = None) -> None:
     """Before any work: the output's kind is known, its folder writable, and it is not the input."""
     inputs = [source.path] if getattr(source, "path", None) is not None else []
@@ -93,10 +119,12 @@ def movie(pilot: Pilot, source: Source, out: str, methods: Sequence[str] = ("vis
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
+    rate = frame_rate(fps, source)
+    check_target(pilot, target)
     check_movie_output(out, source)
     look = look or Look()
     with FrameExplainer(pilot, methods, layer, target, options) as explain:
-        run = _Run(source, out, fps or source.fps or 20.0, batch_size, look, progress, check=fits(pilot))
+        run = _Run(source, out, rate, batch_size, look, progress, check=fits(pilot))
         start = time.perf_counter()
         run.stream(explain)
     written = run.written
@@ -104,6 +132,32 @@ def movie(pilot: Pilot, source: Source, out: str, methods: Sequence[str] = ("vis
         raise ValueError(f"no frame to write: the source gave none (skipped {len(source.skipped)})")
     return Summary(str(out), written, list(source.skipped), time.perf_counter() - start, run.target or "",
                    run.nonfinite)
+
+
+def frame_rate(fps: float | None, source: Source | None = None) -> float:
+    """`fps` when given (a positive, finite number), else the source's own rate when it has a sane one,
+    else 20. A zero or NaN typed by the user is refused rather than quietly replaced."""
+    if fps is not None:
+        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps (--fps) must be a positive number of frames per second, got {fps!r}")
+        return float(fps)
+    own = getattr(source, "fps", None)
+    return float(own) if isinstance(own, (int, float)) and math.isfinite(own) and own > 0 else 20.0
+
+
+#: bytes per output pixel while one panel is drawn: the uint8 frame plus float colour-map temporaries
+BYTES_PER_PANEL_PIXEL = 3 * 8
+
+
+def check_output_size(look: Look, frame: Frame, panels: int) -> None:
+    """Refuse, before drawing, a look whose scale makes a frame too large to hold (`--scale 1000`
+    asks for terabytes; OpenCV would only say 'Insufficient memory')."""
+    from .limits import check_allocation
+    h, w = frame.image.shape[:2]
+    s = look.scale_for(w)
+    pixels = max(1, round(h * s)) * max(1, round(w * s)) * max(1, panels)
+    check_allocation("--scale", s, pixels * BYTES_PER_PANEL_PIXEL,
+                     what=f"to draw {panels} panels of a {w}x{h} frame at {round(w * s)}x{round(h * s)} each")
 
 
 class _Run:
@@ -127,6 +181,14 @@ class _Run:
         _put(self.to_model, _END, self.stop)
 
     def write(self) -> None:
+        try:
+            self._write()
+        except OSError as e:   # an encoder's error (no space left, a bad folder) often names no file
+            if e.filename is None and e.strerror:
+                raise OSError(e.errno, e.strerror, str(self.out)) from e
+            raise
+
+    def _write(self) -> None:
         with open_sink(self.out, self.rate) as sink:
             while True:
                 item = self.to_writer.get()
@@ -136,6 +198,8 @@ class _Run:
                     raise RuntimeError("run aborted")
                 frames, explained = item
                 for i, frame in enumerate(frames):
+                    if self.written == 0 and i == 0:
+                        check_output_size(self.look, frame, len(explained.maps_of(i)) + 1)
                     sink.write(self.look.compose(frame, explained.maps_of(i), explained.prediction(i), explained.signed,
                                                  target=explained.target, layers=explained.layers))
                     self.written += 1
@@ -221,4 +285,4 @@ def _progress(enabled: bool, total: int | None, out: str):
     return tqdm(total=total, unit="frame", desc=str(out), disable=not enabled, dynamic_ncols=True, smoothing=0.1)
 
 
-__all__ = ["movie", "Summary", "batches", "fits", "check_movie_output", "SUPPORTED"]
+__all__ = ["movie", "Summary", "batches", "fits", "frame_rate", "check_output_size", "check_target", "check_movie_output", "SUPPORTED"]

@@ -210,7 +210,10 @@ def parse_target(spec: TargetSpec) -> Target | None:
         if name == "class":
             return Class(int(arg) if arg else None)
         if name == "steering":
-            return Steering(float(arg)) if arg else Steering()
+            try:
+                return Steering(float(arg)) if arg else Steering()
+            except ValueError:
+                raise ValueError(f"steering takes a threshold number (e.g. steering:0.05), got {arg!r}") from None
         if name in ("left", "right", "centre", "center") and not arg:
             return Steering(mode=name)
         raise ValueError(f"unknown target {spec!r}; use an output index, 'sum', 'class[:N]', "

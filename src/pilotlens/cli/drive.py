@@ -31,6 +31,9 @@ def run(args) -> None:
     else:
         check_movie_output(args.out)     # before the drive, not after it
     pilot = open_model(args)
+    if args.out:
+        from ..pipeline import check_target
+        check_target(pilot, args.target)
     result = drive(pilot, seed=args.seed, frames=args.frames, out=args.out, progress=not args.quiet,
                    **explain_options(args))
     print(f"{args.model}: {result}")

@@ -71,7 +71,10 @@ def evaluate_arguments(args: argparse.Namespace) -> dict[str, Any]:
 def run(args) -> None:
     from ..evaluate import evaluate_source
     from ..outputs import check_output_dir
+    from ..pipeline import check_target
     check_output_dir(args.out, inputs=[args.input])
-    evaluate_source(open_model(args), open_input(args), methods=args.method or None, out_dir=args.out,
+    pilot = open_model(args)
+    check_target(pilot, args.target)
+    evaluate_source(pilot, open_input(args), methods=args.method or None, out_dir=args.out,
                     seed=args.seed, progress=not args.quiet, target=args.target, layer=args.layer,
                     method_options=method_options(args.set), **evaluate_arguments(args))

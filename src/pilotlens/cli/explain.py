@@ -20,7 +20,10 @@ def register(sub) -> None:
 def run(args) -> None:
     from ..figures import explain_to_pngs
     from ..outputs import check_output_dir
+    from ..pipeline import check_target
     check_output_dir(args.out, inputs=args.images)
-    written = explain_to_pngs(open_model(args), image_frames(args.images, args.strict), args.out,
+    pilot = open_model(args)
+    check_target(pilot, args.target)
+    written = explain_to_pngs(pilot, image_frames(args.images, args.strict), args.out,
                               **explain_options(args), look=look(args), batch_size=args.batch_size, inputs=args.images)
     print(f"wrote {len(written)} images to {args.out}")

@@ -35,7 +35,10 @@ def run(args) -> None:
     from ..render import save_image
     from ..render.panels import IMAGE_SUFFIXES
     check_output_file(args.out, inputs=args.images, suffixes=IMAGE_SUFFIXES, what="grid image")
+    from ..pipeline import check_target
     pilots = {label: open_model(args, m) for label, m in zip(model_labels(args.model), args.model)}
+    for pilot in pilots.values():
+        check_target(pilot, args.target)
     image = grid_figure(pilots, list(image_frames(args.images, args.strict)), **explain_options(args), look=look(args))
     save_image(args.out, image)
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})")

@@ -37,11 +37,20 @@ def build_viewer(model: str, source_spec: str, options: dict | None = None, star
     return Viewer(pilot, Drive(source, pilot), model_name=model)
 
 
+def check_port(port) -> int:
+    """`port` when it is 0..65535; the socket layer would take 99999 modulo 65536 and serve on 34463."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port (--port) must be 0..65535 (0: a free one), got {port!r}")
+    return port
+
+
 def serve(viewer, host: str = "127.0.0.1", port: int = 0, open_browser: bool = True) -> None:
     """Serve until Ctrl-C; the address is printed, and opened in a browser when there is a display."""
     from werkzeug.serving import make_server
 
     from .server import create_app
+
+    check_port(port)
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the terminal
     local = host in ("127.0.0.1", "localhost", "::1")
