@@ -1,14 +1,17 @@
 """Where results go: checked before the work starts, written atomically, never over an input.
 
 Every file pilotlens writes appears under its final name only when complete: it is written to a
-hidden ``.<name>.partial-XXXXXXXX`` next to it (same filesystem, so ``os.replace`` is atomic) and
-renamed at the end. A run that fails, is interrupted (SIGINT) or terminated (SIGTERM, see
+hidden ``.<name>.partial-<pid>-XXXXXXXX`` next to it (same filesystem, so ``os.replace`` is atomic)
+and renamed at the end. A run that fails, is interrupted (SIGINT) or terminated (SIGTERM, see
 `cleanup_on_terminate`) removes its partial files; `remove_stale_partials` clears those a killed
-(SIGKILL) run left behind, when a later run writes to the same place.
+(SIGKILL) run left behind, when a later run writes to the same place: only those whose process is
+gone, so two runs to one output never delete each other's work (the later rename wins, atomically).
 """
 from __future__ import annotations
 
+import errno
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -25,10 +28,10 @@ _live_lock = threading.Lock()
 
 
 def partial_path(path: str | os.PathLike, suffix: str = "") -> str:
-    """A fresh hidden name beside `path` (``.<name>.partial-XXXXXXXX<suffix>``), registered so that a
+    """A fresh hidden name beside `path` (``.<name>.partial-<pid>-XXXXXXXX<suffix>``), registered so that a
     SIGTERM removes it; `forget` it once it is renamed or removed."""
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
-    tmp = os.path.join(folder, f".{name}{PARTIAL}{secrets.token_hex(4)}{suffix}")
+    tmp = os.path.join(folder, f".{name}{PARTIAL}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
     with _live_lock:
         _live.add(tmp)
     return tmp
@@ -61,13 +64,22 @@ def publish_folder(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     """Rename a finished partial folder to `path`; an existing folder there is moved aside first and
     removed only once the new one is in place (never a moment with neither)."""
     tmp, path = os.fspath(tmp), os.fspath(path)
-    old = None
-    if os.path.isdir(path):
-        old = partial_path(path, ".old")
-        os.rename(path, old)
-    os.rename(tmp, path)
+    olds = []
+    for attempt in range(5):   # another run may publish the same folder between our two renames
+        if os.path.isdir(path):
+            olds.append(partial_path(path, ".old"))
+            try:
+                os.rename(path, olds[-1])
+            except FileNotFoundError:   # the other run moved it first
+                forget(olds.pop())
+        try:
+            os.rename(tmp, path)
+            break
+        except OSError as e:
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or attempt == 4:
+                raise
     forget(tmp)
-    if old is not None:
+    for old in olds:
         discard(old)
 
 
@@ -79,6 +91,13 @@ def atomic_file(path: str | os.PathLike, suffix: str = "") -> Iterator[str]:
     try:
         yield tmp
         publish(tmp, path)
+    except OSError as e:
+        discard(tmp)
+        # a full disk says "[Errno 28] No space left on device" and names no file (or our hidden partial
+        # name): say which output it was
+        if (e.filename is None or os.fspath(e.filename) == tmp) and e.strerror:
+            raise OSError(e.errno, e.strerror, os.fspath(path)) from e
+        raise
     except BaseException:
         discard(tmp)
         raise
@@ -113,10 +132,31 @@ def remove_stale_partials(folder: str | os.PathLike, name: str | None = None) ->
             full = os.path.join(folder, entry)
             with _live_lock:
                 mine = full in _live
-            if not mine:
+            if not mine and not _owner_alive(entry):
                 discard(full)
                 removed.append(full)
     return removed
+
+
+_OWNER = re.compile(re.escape(PARTIAL) + r"(\d+)-[0-9a-f]{8}")
+
+
+def _owner_alive(entry: str) -> bool:
+    """Whether the process that named this partial file still runs (a partial of another run going on
+    now is its work, not litter). Names without a process id (older pilotlens) count as stale."""
+    m = _OWNER.search(entry)
+    if not m:
+        return False
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return False   # ours but no longer registered: a leftover of this process
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:
+        return True    # exists, owned by someone else
+    return True
 
 
 def _same(a: Path, b: Path) -> bool:
