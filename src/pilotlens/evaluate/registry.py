@@ -86,6 +86,7 @@ class Run:
         t = time.perf_counter()
         self.trackers = [Tracker(self.model, xb, self.target, self.kind_asked, self.model_batch) for xb in self.x]
         n = len(self.subject)
+        self._check_finite()
         self.forward_s = max((time.perf_counter() - t) / n, 1e-6)    # one forward pass of one image: the unit
         kinds = {tr.kind for tr in self.trackers}
         self.kind, self.label = "/".join(sorted(kinds)), "/".join(sorted({tr.label for tr in self.trackers}))
@@ -130,6 +131,15 @@ class Run:
         self.bar = tqdm(total=sum(units.values()), desc="evaluate", unit="pass", disable=not self.progress,
                         leave=False, smoothing=0.05, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} passes "
                         "[{elapsed}<{remaining}, {rate_fmt}]")
+
+    def _check_finite(self) -> None:
+        """Refuse a model whose clean output is NaN or inf: every score would compare NaN with NaN and
+        read as 0.000, a perfect robustness and flicker."""
+        bad = [self.subject.names[r.start + i] for r, tr in zip(self.rows, self.trackers)
+               for i in torch.nonzero(~torch.isfinite(tr.output.flatten(1)).all(1)).flatten().tolist()]
+        if bad:
+            raise ValueError(f"the model's output is not finite (NaN or inf) on {len(bad)} of {len(self.subject)} "
+                             f"frames (first: {bad[0]}): no score of it would mean anything")
 
     def start(self, metric: str) -> None:
         if self.bar is not None:

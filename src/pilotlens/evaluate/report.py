@@ -62,8 +62,8 @@ def _check_metrics(metrics: Iterable[str] | str | None, have_masks: bool) -> lis
         if key not in METRICS:
             raise ValueError(f"unknown metric {name!r}; metrics: {', '.join(METRICS)}")
         if key == "localisation" and not have_masks:
-            raise ValueError("the localisation metric needs ground-truth masks: pass masks=..., or frames from "
-                             "a source that has them (open_source('synthetic', ...))")
+            raise ValueError("the localisation metric needs ground-truth masks, which only the synthetic world "
+                             "has: --input synthetic (from Python: masks=..., or open_source('synthetic'))")
         if key not in out:
             out.append(key)
     if not out:

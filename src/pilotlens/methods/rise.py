@@ -32,6 +32,15 @@ def rise_masks(n: int, cells: int, p: float, size: tuple[int, int], seed: int, d
     return masks.clamp_(0, 1)  # bilinear weights of 0/1 values overshoot 1 by float rounding
 
 
+def _check_size(n: int, cells: int, size: tuple[int, int], itemsize: int) -> None:
+    """Refuse, naming the option, a mask count whose masks (and their upsampled grids) would not fit:
+    rise.masks=1000000000 would otherwise end in an allocator message that names nothing."""
+    from ..limits import check_allocation
+    H, W = size
+    up = (cells + 1) * math.ceil(H / cells) * (cells + 1) * math.ceil(W / cells)
+    check_allocation("rise.masks", n, n * (up + 2 * H * W) * itemsize, what=f"for masks of {W}x{H}")
+
+
 @register
 class RISE(Explainer):
     name = "rise"
@@ -50,6 +59,7 @@ class RISE(Explainer):
         B, _, H, W = x.shape
         o = self.options
         n, p = int(o["masks"]), float(o["p"])
+        _check_size(n, int(o["cells"]), (H, W), x.element_size())
         with torch.no_grad():
             output = self.forward(x)
             fixed = self.fixed_target(target, output)
