@@ -68,9 +68,18 @@ def connected(address: str | None = None, num_cpus: int | None = None) -> Iterat
     temp = tempfile.mkdtemp(prefix="pilotlens-ray-")
     try:
         ray = import_ray()
+        constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+        if getattr(constants, "ENABLE_RAY_CLUSTER", False):   # read at import: refuse before listening anywhere
+            raise RuntimeError("Ray was imported before pilotlens could keep its local cluster on loopback: set "
+                               "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before importing ray, or give --ray-address")
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
                  _temp_dir=temp, log_to_driver=False, logging_level="WARNING")
         try:
+            where = {n["NodeManagerAddress"] for n in ray.nodes()}
+            if where != {"127.0.0.1"}:   # Ray was imported before the variable above could be set
+                raise RuntimeError(f"the local Ray cluster listens on {', '.join(sorted(where))}, not only on loopback: "
+                                   "Ray was imported before pilotlens started it; set "
+                                   "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before importing ray, or give --ray-address")
             yield ray
         finally:
             ray.shutdown()

@@ -60,9 +60,10 @@ def pool_size(cpus: float, actors: int | None, threads: int) -> int:
 
 @contextmanager
 def _data_context(ray) -> Iterator[None]:
-    """Retries for failed units, no progress bars; the driver's settings come back afterwards."""
+    """Retries for failed units and actor starts, no progress bars; the driver's settings come back afterwards."""
     ctx = ray.data.DataContext.get_current()
-    changed = {"retried_map_errors": True, "max_map_retries": RETRIES, "enable_progress_bars": False}
+    changed = {"retried_map_errors": True, "max_map_retries": RETRIES, "actor_init_retry_on_errors": True,
+               "actor_init_max_retries": RETRIES, "enable_progress_bars": False}
     before = {k: getattr(ctx, k) for k in changed}
     for k, v in changed.items():
         setattr(ctx, k, v)

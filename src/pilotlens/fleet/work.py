@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from ..data.frame import Frame
-from ..data.source import Record, Source
+from ..data.source import Record, Source, screened
 from ..frame_explainer import FrameExplainer
-from ..pipeline import batches, movie
+from ..pipeline import batches, fits, movie
 from ..saliency import NonFiniteWarning
 from . import manifest
 from .plan import Part, Selection, part_name
@@ -104,7 +104,7 @@ class Worker:
         source = self.job.selection.open(part.log)
         names, chunk, total, number = [], [], 0, 0
         start_skipped = 0
-        for batch in batches(source, self.job.batch_size):
+        for batch in batches(screened(source, fits(self.pilot)), self.job.batch_size):
             chunk.append(batch)
             if sum(map(len, chunk)) >= self.job.part_frames:
                 total += self._write_batches(part, part_name(number), chunk, source.skipped[start_skipped:])
@@ -118,7 +118,7 @@ class Worker:
         return {"log": part.log, "parts": names, "frames": total}
 
     def _write(self, log: str, folder: str, name: str, frames: _Listed) -> int:
-        chunk = list(batches(frames, self.job.batch_size))
+        chunk = list(batches(screened(frames, fits(self.pilot)), self.job.batch_size))   # as movie skips them
         return self._write_batches(Part(log, folder, 0, ()), name, chunk, frames.skipped)
 
     def _write_batches(self, part: Part, name: str, chunk: list[list[Frame]], skipped) -> int:
