@@ -94,12 +94,14 @@ def ray_cluster():
         os.environ.setdefault(key, value)   # before Ray is imported: loopback, no token in $HOME
     import ray
     temp = tempfile.mkdtemp(prefix="pilotlens-test-ray-")
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=temp,
-             log_to_driver=False, logging_level="WARNING")
-    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}, "the test cluster left loopback"
-    yield ray
-    ray.shutdown()
-    shutil.rmtree(temp, ignore_errors=True)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=temp,
+                 log_to_driver=False, logging_level="WARNING")
+        assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}, "the test cluster left loopback"
+        yield ray
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _has_ray() -> bool:
