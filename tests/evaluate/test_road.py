@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from pilotlens.evaluate import linear_impute, noisy_linear_impute, road
-from pilotlens.evaluate.road import dissection_order
+from pilotlens.evaluate.road import SharedImputations, dissection_order, removal_masks
 
 from .helpers import LeftHalf, half_maps, images, uniform_maps
 
@@ -112,3 +112,24 @@ def test_fractions_must_leave_pixels(setup):
     model, x = setup
     with pytest.raises(ValueError, match=r"fractions must be in \[0, 1\)"):
         road(model, x, uniform_maps(B, 0), fractions=(0.5, 1.0))
+
+
+def test_shared_imputations_change_no_curve_and_solve_each_mask_once(setup):
+    # a flat map (MoRF and LeRF remove the same pixels), the same flat map again, a map that ranks like the
+    # first random map (a monotone transform of it), and two maps that share nothing
+    model, x = setup
+    rnd = uniform_maps(B, 3)
+    maps = [torch.zeros(B, 16, 16), torch.ones(B, 16, 16), rnd, rnd ** 3 + 1, half_maps(B, "left"), uniform_maps(B, 4)]
+    fr = (0.2, 0.5)
+    shared = SharedImputations.plan(x, maps, fr, seed=3)
+    for m in maps:
+        alone, with_shared = road(model, x, m, fractions=fr, seed=3), road(model, x, m, fractions=fr, seed=3, shared=shared)
+        assert torch.equal(alone.morf, with_shared.morf) and torch.equal(alone.lerf, with_shared.lerf)
+    # every distinct (image, removed pixels) is solved once: the flat maps' 2 orders x 2 maps share one set,
+    # the transformed random map repeats the random one's
+    distinct = set()
+    for m in maps:
+        for removed, rows in removal_masks(m, fr, 3).values():
+            distinct.update((int(r), bytes(mask.flatten().tolist())) for r, mask in zip(rows, removed))
+    assert shared.solved == len(distinct) and shared.reused == 6 * 2 * B * len(fr) - len(distinct)
+    assert shared.store == {} and not shared.uses  # nothing kept after its last use

@@ -20,7 +20,7 @@ from ._common import Tracker, derive_seed
 from .deletion import deletion, insertion
 from .faithfulness import faithfulness_correlation
 from .localisation import localisation
-from .road import FRACTIONS, noisy_linear_impute, road
+from .road import FRACTIONS, SharedImputations, noisy_linear_impute, road
 from .format import Column
 from .robustness import _strengths, robustness_many
 from .sanity import _check_layers, _plans, sanity_many
@@ -209,15 +209,22 @@ def _road_units(run, opts):
 
 
 def _road(run, col, opts):
+    # an imputation several methods (or both orders of one) need on a batch is solved once: planned per batch
+    # from every method's masks before the first call, kept only until its last use
+    fractions = opts.get("fractions", FRACTIONS)
+    shared = [SharedImputations.plan(xb, [run.maps[m.label][bi] for m in run.methods], fractions,
+                                     derive_seed(run.seed, "road", bi)) for bi, xb in enumerate(run.x)]
+
     def one(m, bi, xb, maps, tr):
         res = road(run.model, xb, maps, tr.target, tracker=tr, batch_size=run.model_batch,
-                   seed=derive_seed(run.seed, "road", bi), **opts)
+                   seed=derive_seed(run.seed, "road", bi), shared=shared[bi], **opts)
         col.add(m.label, "road", "road", "higher", res.score)
         col.add(m.label, "road", "road_morf", "lower", res.morf_score)
         col.add(m.label, "road", "road_lerf", "higher", res.lerf_score)
         col.curve("road_morf", m.label, res.fractions, res.morf)
         col.curve("road_lerf", m.label, res.fractions, res.lerf)
-    _per_batch(run, one, lambda _: 2 * len(opts.get("fractions", FRACTIONS)) * (1 + getattr(run, "impute_cost", 1.0)))
+    _per_batch(run, one, lambda _: 2 * len(fractions) * (1 + getattr(run, "impute_cost", 1.0)))
+    run.road_solves = (sum(s.solved for s in shared), sum(s.reused for s in shared))
 
 
 # 4 passes per image, plus the salient window's search (a dozen dilations of the batch): measured on

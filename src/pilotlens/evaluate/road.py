@@ -38,6 +38,8 @@ output"), where pilotlens also reports LeRF and tracks a regressor's closeness t
 """
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
@@ -129,10 +131,13 @@ def _impute_one(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
     return out.reshape(c, h, w)
 
 
-def linear_impute(x: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+def linear_impute(x: torch.Tensor, removed: torch.Tensor, shared: "SharedImputations | None" = None,
+                  rows: torch.Tensor | None = None) -> torch.Tensor:
     """x (N x C x H x W) with the pixels where `removed` (N x H x W bool) is true filled by ROAD's linear
     imputation (no noise): the exact solution of the system above, in x's precision (float32 or
-    float64; half precisions are solved in float32)."""
+    float64; half precisions are solved in float32). With `shared` (and `rows`, each image's row in the
+    batch `shared` was planned on), an imputation another call already solved is taken from it, not solved
+    again."""
     n, c, h, w = x.shape
     if tuple(removed.shape) != (n, h, w):
         raise ValueError(f"removed must be N x H x W = {(n, h, w)}, got {tuple(removed.shape)}")
@@ -141,15 +146,78 @@ def linear_impute(x: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
     dtype = np.float64 if x.dtype == torch.float64 else np.float32
     arr = x.detach().cpu().numpy().astype(dtype, copy=False)
     masks = removed.detach().cpu().numpy().astype(bool, copy=False)
-    out = np.stack([_impute_one(arr[i], masks[i]) for i in range(n)])
+    if shared is None:
+        out = np.stack([_impute_one(arr[i], masks[i]) for i in range(n)])
+    else:
+        out = np.stack([shared.impute(key, arr[i], masks[i]) for i, key in enumerate(mask_keys(rows, masks))])
     return torch.from_numpy(out).to(device=x.device, dtype=x.dtype)
 
 
+def mask_keys(rows: torch.Tensor, masks: np.ndarray) -> list[tuple[int, bytes]]:
+    """(row, fingerprint of the removed pixels) per image: equal keys, equal imputations."""
+    packed = np.packbits(masks.reshape(masks.shape[0], -1), axis=1)
+    return [(r, hashlib.blake2b(p.tobytes(), digest_size=16).digest()) for r, p in zip(rows.tolist(), packed)]
+
+
+class SharedImputations:
+    """The imputations several `road` calls on one batch ask for more than once, solved once.
+
+    Two maps that rank an image's pixels the same way up to a fraction remove the same pixels there (a flat
+    map and another flat map, or MoRF and LeRF of a flat map: ties are broken by the same seeded order;
+    methods whose maps coincide), and the imputation depends only on the image and the removed pixels. The
+    noise is drawn per call as before, so every curve is the one an unshared run computes. `plan` counts
+    the keys of every call to come; only a key asked for more than once is kept, and only until its last
+    use, so memory holds the shared imputations alone."""
+
+    def __init__(self, uses: Counter):
+        self.uses = Counter({k: v for k, v in uses.items() if v > 1})
+        self.store: dict = {}
+        self.solved = self.reused = 0
+
+    @classmethod
+    def plan(cls, x: torch.Tensor, maps: list[torch.Tensor], fractions: Sequence[float] = FRACTIONS,
+             seed: int = 0) -> "SharedImputations":
+        """For `road(model, x, m, fractions=fractions, seed=seed)` with each m in `maps`."""
+        uses: Counter = Counter()
+        for m in maps:
+            for removed, rows in removal_masks(check_maps(m, x), fractions, seed).values():
+                uses.update(mask_keys(rows, removed.cpu().numpy()))
+        return cls(uses)
+
+    def impute(self, key, image: np.ndarray, removed: np.ndarray) -> np.ndarray:
+        if key in self.store:
+            self.reused += 1
+            out = self.store[key]
+            self.uses[key] -= 1                # the uses still to come
+            if self.uses[key] == 0:            # that was the last: let it go
+                del self.store[key], self.uses[key]
+            return out
+        self.solved += 1
+        out = _impute_one(image, removed)
+        if self.uses.get(key, 0) > 1:
+            self.store[key] = out
+            self.uses[key] -= 1
+        return out
+
+
+def removal_masks(maps: torch.Tensor, fractions: Sequence[float], seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{"morf"/"lerf": (removed masks B*F x H x W, their rows)}: the pixels `road` removes, job by job."""
+    b, h, w = maps.shape
+    k = counts([float(f) for f in fractions], h * w, keep_one=True).to(maps.device)
+    nf = len(fractions)
+    ranks = {"morf": pixel_ranks(maps, generator(seed, "road", "order")),
+             "lerf": pixel_ranks(maps, generator(seed, "road", "order"), descending=False)}
+    jobs = torch.arange(b * nf, device=maps.device)
+    rows, f = jobs // nf, jobs % nf
+    return {order: ((r[rows] < k[f].view(-1, 1)).view(-1, h, w), rows.cpu()) for order, r in ranks.items()}
+
+
 def noisy_linear_impute(x: torch.Tensor, removed: torch.Tensor, noise: float = 0.01,
-                        gen: torch.Generator | None = None, channel_std: torch.Tensor | None = None) -> torch.Tensor:
+                        gen: torch.Generator | None = None, channel_std: torch.Tensor | None = None,
+                        shared: SharedImputations | None = None, rows: torch.Tensor | None = None) -> torch.Tensor:
     """ROAD's noisy linear imputation: `linear_impute` plus Gaussian noise on the removed pixels, of
     std `noise` x each image's channel std (`channel_std`, N x C x 1 x 1, default from x itself)."""
-    out = linear_impute(x, removed)
+    out = linear_impute(x, removed, shared, rows)
     if noise > 0:
         std = x.std(dim=(2, 3), keepdim=True) if channel_std is None else channel_std
         eps = torch.randn(x.shape, generator=gen).to(x)
@@ -182,32 +250,32 @@ class RoadResult:
 
 def road(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetSpec = None, *,
          fractions: Sequence[float] = FRACTIONS, noise: float = 0.01, kind: str = "auto", scale: float | None = None,
-         batch_size: int = 64, seed: int = 0, tracker: Tracker | None = None) -> RoadResult:
+         batch_size: int = 64, seed: int = 0, tracker: Tracker | None = None,
+         shared: SharedImputations | None = None) -> RoadResult:
     """MoRF and LeRF curves with noisy linear imputation for maps (B x H x W) of x (B x C x H x W).
 
     Removal fractions must lie in [0, 1) (at least one pixel is always kept). `batch_size` images
-    (image x fraction x order) are imputed and run through the model at once.
+    (image x fraction x order) are imputed and run through the model at once. `shared`
+    (SharedImputations.plan on x, the maps of every call, the same fractions and seed) solves an
+    imputation several calls need once; the results are the same.
     """
     fr = [float(f) for f in fractions]
     if not fr or any(not 0.0 <= f < 1.0 for f in fr):
         raise ValueError(f"road: fractions must be in [0, 1), got {list(fractions)}")
     tracker = tracker or Tracker(model, x, target, kind, batch_size)
     maps = check_maps(maps, x)
-    b, _, h, w = x.shape
-    k = counts(fr, h * w, keep_one=True).to(x.device)
+    b = x.shape[0]
     nf = len(fr)
-    ranks = {"morf": pixel_ranks(maps, generator(seed, "road", "order")),
-             "lerf": pixel_ranks(maps, generator(seed, "road", "order"), descending=False)}
+    masks = removal_masks(maps, fr, seed)
     channel_std = x.std(dim=(2, 3), keepdim=True)
 
     def job_maker(order):
         gen = generator(seed, "road", "noise")   # the same noise for both orders: paired curves
+        removed_all, rows_all = masks[order]
 
         def make(jobs):
-            jobs = jobs.to(x.device)
-            rows, f = jobs // nf, jobs % nf
-            removed = (ranks[order][rows] < k[f].view(-1, 1)).view(-1, h, w)
-            return noisy_linear_impute(x[rows], removed, noise, gen, channel_std[rows]), rows
+            rows, removed = rows_all[jobs].to(x.device), removed_all[jobs.to(removed_all.device)]
+            return noisy_linear_impute(x[rows], removed, noise, gen, channel_std[rows], shared, rows.cpu()), rows
         return make
 
     scale_t = None
