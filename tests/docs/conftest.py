@@ -136,7 +136,7 @@ def _onnx_file(path: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def workspace(tmp_path_factory) -> Path:
+def base_workspace(tmp_path_factory) -> Path:
     from pilotlens.data import write_tub
     from pilotlens.models import open_pilot
     from pilotlens.render import save_image
@@ -165,4 +165,23 @@ def workspace(tmp_path_factory) -> Path:
     torch.save(namespace["MyNet"]().state_dict(), root / "state.pth")
     for name in ("my.pt", "mypilot.pt"):
         open_pilot("donkey").save(root / name)
+    for name, part in (("a", frames[:6]), ("b", frames[6:])):      # a fleet: two tubs and a dashcam video
+        write_tub(root / "fleet" / "tubs" / name, part)
+    (root / "fleet" / "dashcam").mkdir(parents=True)
+    _video(root / "fleet" / "dashcam" / "monday.mp4", images[:8])
     return root
+
+
+@pytest.fixture(scope="session")
+def workspaces(base_workspace, tmp_path_factory):
+    """A copy of the base workspace per document, made when its first command runs: the commands of
+    one document run in order in one folder (a later one may read what an earlier one wrote)."""
+    import shutil
+
+    made: dict[str, Path] = {}
+
+    def workspace(doc: str) -> Path:
+        if doc not in made:
+            made[doc] = Path(shutil.copytree(base_workspace, tmp_path_factory.mktemp("doc") / doc, symlinks=True))
+        return made[doc]
+    return workspace

@@ -26,13 +26,20 @@ def commands() -> list[tuple[str, int, str]]:
     """(document name, line number, command) for each `pilotlens` line of a bash block, in order."""
     found = []
     for doc in DOCUMENTS:
-        inside = False
+        inside = pending = False
         for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
             if line.startswith("```"):
                 inside = line.strip() == "```bash" if not inside else False
                 continue
-            if inside and line.startswith("pilotlens "):
-                found.append((doc.name, number, line.split("  #")[0].split(" # ")[0].strip()))
+            if inside and (line.startswith("pilotlens ") or (found and found[-1][2].endswith("\\")
+                                                            and found[-1][0] == doc.name and pending)):
+                text = line.split("  #")[0].split(" # ")[0].strip()
+                if pending:                                   # the rest of a command cut with a backslash
+                    d, n, first = found.pop()
+                    found.append((d, n, first[:-1].rstrip() + " " + text))
+                else:
+                    found.append((doc.name, number, text))
+            pending = inside and bool(found) and found[-1][2].endswith("\\")
     return found
 
 
@@ -65,6 +72,8 @@ def shrink(argv: list[str]) -> list[str]:
         _set(argv, "--frames", "2")
         if "--quick" not in argv:
             argv.append("--quick")
+    if "--actors" in argv:                          # 2 cores here: one actor, one CPU left for reading
+        _set(argv, "--actors", "1")
     if verb == "view" and "--no-browser" not in argv:
         argv.append("--no-browser")
     return argv
