@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from pilotlens.models.onnx import ONNX_ARCH, onnx_module, onnx_pilot
+from pilotlens.models.onnx import onnx_module
+from pilotlens.models.onnx.pilot import onnx_pilot
+from pilotlens.models.zoo import ONNX_ARCH
 
 from . import onnx_cases as C
 

@@ -33,7 +33,8 @@ from . import color as colors
 from . import zoo
 from .keras import is_keras_file
 from .keras.pilot import keras_pilot
-from .onnx import is_onnx_file, onnx_pilot
+from .onnx import is_onnx_file
+from .onnx.pilot import onnx_pilot
 from .pilot import Pilot, rejected_input
 from .pilot_file import shipped_pilots
 from .user_code import is_user_class, user_pilot

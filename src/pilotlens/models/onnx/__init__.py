@@ -2,7 +2,8 @@
 nothing in a file is executed).
 
     load_onnx_model(path, layout=None) -> OnnxModel (an nn.Module with the ONNX node names)
-    onnx_pilot(path, layout=None, **pilot_settings) -> Pilot
+    models.onnx.pilot.onnx_pilot(path, layout=None, **pilot_settings) -> Pilot (the Pilot side lives there:
+        this package converts files and knows nothing of Pilots, so the zoo can rebuild a saved one)
     is_onnx_file(spec) -> bool
     onnx_module(graph, arrays=None): rebuild a converted model from its plain layer graph (a saved pilot)
 """
@@ -12,7 +13,6 @@ from .convert import load_onnx_model
 from .files import MAX_FILE_BYTES, MAX_TENSOR_VALUES
 from .graph import SUPPORTED
 from .module import OnnxModel, onnx_module
-from .pilot import ONNX_ARCH, onnx_pilot
 
 ONNX_SUFFIXES = (".onnx",)
 
@@ -22,5 +22,5 @@ def is_onnx_file(spec) -> bool:
     return Path(str(spec)).suffix.lower() in ONNX_SUFFIXES
 
 
-__all__ = ["MAX_FILE_BYTES", "MAX_TENSOR_VALUES", "ONNX_ARCH", "ONNX_SUFFIXES", "OnnxModel", "SUPPORTED",
-           "is_onnx_file", "load_onnx_model", "onnx_module", "onnx_pilot"]
+__all__ = ["MAX_FILE_BYTES", "MAX_TENSOR_VALUES", "ONNX_SUFFIXES", "OnnxModel", "SUPPORTED",
+           "is_onnx_file", "load_onnx_model", "onnx_module"]

@@ -14,10 +14,9 @@ from pathlib import Path
 import torch
 
 from ..pilot import Pilot
+from ..zoo import ONNX_ARCH  # the name a converted model is saved under: zoo.build rebuilds it
 from .convert import load_onnx_model
 
-#: the architecture name a converted ONNX model is saved under: zoo.build(ONNX_ARCH, graph=...) rebuilds it
-ONNX_ARCH = "onnx"
 
 
 def _widths(model) -> list[int | None]:
