@@ -9,7 +9,9 @@ import torch
 from conftest import assert_rel_close
 
 from pilotlens.cli import import_ as import_verb
-from pilotlens.models.keras import import_keras, keras_pilot, read_myconfig
+from pilotlens.models.keras import read_myconfig
+from pilotlens.models.keras.pilot import keras_pilot
+from pilotlens.models.keras.verb import import_keras
 from pilotlens.models.pilot import Pilot
 
 from . import keras_cases as K
@@ -175,4 +177,3 @@ def test_import_verb(tmp_path):
     assert pilot.crop == (2, 1, 0, 0) and pilot.scale == 1.0
     frames = np.random.default_rng(4).integers(0, 256, (2, 36, 60, 3), dtype=np.uint8)
     assert_rel_close(_pilot_columns(pilot, frames), _keras_on_pixels(km, frames[:, 2:-1], 1.0))
-
