@@ -71,3 +71,21 @@ def test_input_and_explaining_arguments_become_keyword_arguments():
         method_options(["signed=true"])
     with pytest.raises(ValueError, match="--input-option must look like KEY=VALUE"):
         input_options(argparse.Namespace(input_option=["frames"]))
+
+
+def test_clip_reaches_the_look_and_its_default_is_the_renderers(capsys):
+    from pilotlens.cli.arguments import look
+    from pilotlens.render.scale import CLIP
+    parser = build_parser()
+    base = ["movie", "--model", "pilotnet", "--input", "synthetic", "--out", "x.mp4"]
+    assert look(parser.parse_args(base)).clip == CLIP
+    assert look(parser.parse_args(base + ["--clip", "99.5"])).clip == 99.5
+    with pytest.raises(ValueError, match="clip must be a percentile"):
+        look(parser.parse_args(base + ["--clip", "0"]))
+
+
+def test_version(capsys):
+    import pilotlens
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"pilotlens {pilotlens.__version__}"

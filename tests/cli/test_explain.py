@@ -44,3 +44,11 @@ def test_explain_with_nothing_readable_fails(tmp_path, capsys):
     bad.write_bytes(b"not a png")
     code = main(["explain", "--model", "donkey_linear", str(bad), "--out", str(tmp_path / "ex")])
     assert code == 1 and "no readable image" in _error(capsys)
+
+
+def test_explain_says_what_it_explained_and_counts_in_words(tmp_path, capsys):
+    path = _pngs(tmp_path, 1, "one")[0]
+    assert main(["explain", "--model", "donkey_linear", str(path), "--out", str(tmp_path / "ex"),
+                 "--target", "throttle"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote 1 image to" in out and "(target: throttle)" in out

@@ -21,6 +21,8 @@ VERBS = (demo, movie, batch, explain, grid, layers, train, evaluate, import_, vi
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pilotlens", description="See what a driving network looks at when it decides.",
                                      epilog="start with:  pilotlens demo", formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .. import __version__
+    parser.add_argument("--version", action="version", version=f"pilotlens {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for module in VERBS:
         module.register(sub)

@@ -4,7 +4,7 @@
                       --size, --color, --pixel-scale, --pixel-offset, --normalize
     add_input(p)      --input, --input-option, --start/--end/--step/--strict -> open_input(args)
     add_explain(p)    --method, --layer, --target, --set                     -> explain_options(args)
-    add_look(p)       --view, --colormap, --alpha, --scale                   -> look(args)
+    add_look(p)       --view, --colormap, --alpha, --scale, --clip           -> look(args)
 
 The functions on the right turn the parsed Namespace into plain keyword arguments (or the object
 they open): the Namespace never leaves cli/. Typed text becomes values by `pilotlens.text`'s rules.
@@ -256,9 +256,13 @@ def add_look(p) -> None:
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity, 0..1 (default 0.5)")
     p.add_argument("--scale", type=float, default=None,
                    help="enlarge every panel by this factor (default: enough for readable text, at least 320 px wide)")
+    p.add_argument("--clip", type=float, default=None, metavar="PCT",
+                   help="the percentile of |map| drawn at full colour, so a few extreme pixels do not leave the rest "
+                        "faint (default 98, as captum's visualiser; 100: the map's peak)")
 
 
 def look(args):
-    """The Look that --view/--colormap/--alpha/--scale describe."""
+    """The Look that --view/--colormap/--alpha/--scale/--clip describe."""
     from ..render.look import Look
-    return Look(view=args.view, colormap=args.colormap, alpha=args.alpha, scale=args.scale)
+    clip = {} if args.clip is None else {"clip": args.clip}   # the default is decided once, in render/scale.py
+    return Look(view=args.view, colormap=args.colormap, alpha=args.alpha, scale=args.scale, **clip)

@@ -24,6 +24,7 @@ def run(args) -> None:
     check_output_dir(args.out, inputs=args.images)
     pilot = open_model(args)
     check_target(pilot, args.target)
-    written = explain_to_pngs(pilot, image_frames(args.images, args.strict), args.out,
-                              **explain_options(args), look=look(args), batch_size=args.batch_size, inputs=args.images)
-    print(f"wrote {len(written)} images to {args.out}")
+    written = explain_to_pngs(pilot, image_frames(args.images, args.strict), args.out, **explain_options(args),
+                              look=look(args), batch_size=args.batch_size, inputs=args.images, strict=args.strict)
+    print(f"wrote {len(written)} image{'' if len(written) == 1 else 's'} to {args.out} "
+          f"(target: {pilot.resolve_target(args.target)!r})")
