@@ -219,3 +219,15 @@ def test_import_model_has_nothing_to_import_from_a_pilot_or_a_bare_name(tmp_path
         with pytest.raises(ValueError, match="nothing to import"):
             import_model(src, tmp_path / "x.pt")
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_user_class_without_weights_is_said_in_the_api_too(tmp_path, capsys):
+    from pilotlens.models import open_pilot
+    path = tmp_path / "tiny.py"
+    path.write_text("import torch\nfrom torch import nn\n\nclass Tiny(nn.Module):\n    input_size = (16, 12)\n\n"
+                    "    def __init__(self):\n        super().__init__()\n        self.conv = nn.Conv2d(3, 2, 3)\n\n"
+                    "    def forward(self, x):\n        return self.conv(x).mean(dim=(1, 2, 3))[:, None]\n")
+    open_pilot(f"{path}:Tiny")
+    assert "no --weights: explaining Tiny with its initial (random) weights" in capsys.readouterr().err
+    open_pilot(f"{path}:Tiny", quiet=True)
+    assert capsys.readouterr().err == ""

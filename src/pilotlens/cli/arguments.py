@@ -12,7 +12,6 @@ they open): the Namespace never leaves cli/. Typed text becomes values by `pilot
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..text import grouped, key_values
 
@@ -173,17 +172,7 @@ def open_model(args, spec: str | None = None):
     """The Pilot that --model (or `spec`, one of several --model) names, with the model options."""
     from ..models import open_pilot
     spec = args.model if spec is None else spec
-    warn_without_weights(spec, model_options(args))
     return open_pilot(spec, **model_options(args))
-
-
-def warn_without_weights(spec: str, options: dict) -> None:
-    """FILE.py:Class without --weights is legitimate (layers, inspection) but an explanation of it is of
-    noise: say so on stderr, once, before the model opens."""
-    from ..models.user_code import split_spec
-    parts = split_spec(spec)
-    if parts is not None and options.get("weights") is None:
-        print(f"pilotlens: no --weights: explaining {parts[1]} with its initial (random) weights", file=sys.stderr)
 
 
 # -- the input -------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """`pilotlens view`: start the viewer on 127.0.0.1 and open it in the browser (the library: view/launch.py)."""
 from __future__ import annotations
 
-from .arguments import add_input, add_model, input_options, model_options, selection, verb, warn_without_weights
+from .arguments import add_input, add_model, input_options, model_options, selection, verb
 
 EXAMPLE = "pilotlens view --model pilotnet --input synthetic --input-option frames=400\n  pilotlens view --model pilotnet --input camera:0"
 HELP = "open a drive in the browser: frames, maps, the steering timeline, layers, occlusion, live camera"
@@ -21,7 +21,6 @@ def register(sub) -> None:
 def viewer(args):
     """The Viewer the arguments describe (not yet served)."""
     from ..view import build_viewer
-    warn_without_weights(args.model, model_options(args))
     return build_viewer(args.model, args.input, input_options(args), **selection(args),
                         model_options=model_options(args))
 

@@ -37,7 +37,7 @@ from .onnx import is_onnx_file
 from .onnx.pilot import onnx_pilot
 from .pilot import Pilot, rejected_input
 from .pilot_file import shipped_pilots
-from .user_code import is_user_class, user_pilot
+from .user_code import is_user_class, split_spec, user_pilot
 from .weights_onto import is_keras_weights, weights_pilot
 
 
@@ -127,12 +127,21 @@ def open_pilot(spec: str | Path, *, device: str = "cpu", quiet: bool = False, **
     outside model loads and sees (weights, crop, myconfig, lambdas, layout, model_kwargs, any Pilot
     setting)."""
     text = str(spec)
+    _say_if_untrained(text, options, quiet)
     pilot = open_external(text, **options)
     if pilot is None and options.get("weights") is not None:
         pilot = _weights_onto_named(text, **options)
     if pilot is None:
         return _open_named(text, device=device, quiet=quiet, **options)
     return check_input_fits(pilot.to(device))
+
+
+def _say_if_untrained(text: str, options: dict, quiet: bool) -> None:
+    """FILE.py:Class without weights is legitimate (layers, inspection), but its maps explain noise:
+    say so on stderr, once, before the model opens."""
+    parts = split_spec(text)
+    if parts is not None and options.get("weights") is None and not quiet:
+        print(f"pilotlens: no --weights: explaining {parts[1]} with its initial (random) weights", file=sys.stderr)
 
 
 def check_input_fits(pilot: Pilot) -> Pilot:
