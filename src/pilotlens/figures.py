@@ -11,7 +11,7 @@ from .frame_explainer import FrameExplainer
 from .models.pilot import Pilot
 from .outputs import check_output_dir
 from .data.source import screened
-from .pipeline import batches, fits
+from .pipeline import batches, check_output_size, fits
 from .render import grid, save_image
 from .render.look import Look, frame_title
 from .render.notice import no_evidence_text
@@ -50,6 +50,7 @@ def explain_to_pngs(pilot: Pilot, frames: Iterable[Frame], out_dir: str | Path, 
                 path = out_dir / _output_name(frame, used_here)
                 if path.resolve() in protected or Path(str(frame.source)).resolve() == path.resolve():
                     raise ValueError(f"{path} is one of the inputs: pilotlens never overwrites its input")
+                check_output_size(look, frame, len(result.maps_of(i)) + 1)   # --scale 1000: refused, not drawn
                 save_image(path, look.compose(frame, result.maps_of(i), result.prediction(i), result.signed,
                                               target=result.target, layers=result.layers))
                 written.append(path)
@@ -76,13 +77,17 @@ def row_title(frame: Frame, predicted: Mapping[str, Mapping[str, float]]) -> str
 
 
 def grid_figure(pilots: Mapping[str, Pilot], frames: Sequence[Frame], methods: Sequence[str], *, layer=None,
-                target=None, options=None, look: Look | None = None) -> np.ndarray:
+                target=None, options=None, look: Look | None = None, strict: bool = False) -> np.ndarray:
     """Rows: the frames, titled with the recorded steering and each pilot's. Columns: the input, then
     each (model, method) pair; titles say which. `pilots` maps a distinct label to each pilot. An
-    empty map says "no evidence for <target> at <layer>" on its cell."""
+    empty map says "no evidence for <target> at <layer>" on its cell. A frame too small for a pilot's
+    crop is skipped by name (FrameError when `strict`)."""
+    checks = [fits(pilot) for pilot in pilots.values()]
+    frames = list(screened(frames, lambda frame: [check(frame) for check in checks], strict=strict))
     if not frames:
         raise ValueError("no readable image to put in the grid")
     look = look or Look()
+    check_output_size(look, frames[0], len(frames) * (1 + len(pilots) * max(1, len(methods))))
     scale = look.scale_for(frames[0].image.shape[1])
     images = [_scaled(f.image, scale) for f in frames]      # drawn at the output's size: sharp maps and text
     columns: list[list[np.ndarray]] = [images]

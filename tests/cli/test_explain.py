@@ -52,3 +52,10 @@ def test_explain_says_what_it_explained_and_counts_in_words(tmp_path, capsys):
                  "--target", "throttle"]) == 0
     out = capsys.readouterr().out
     assert "wrote 1 image to" in out and "(target: throttle)" in out
+
+
+def test_explain_refuses_a_scale_too_large_to_draw(tmp_path, capsys):
+    path = _pngs(tmp_path, 1, "big")[0]
+    assert main(["explain", "--model", "donkey_linear", str(path), "--scale", "1000",
+                 "--out", str(tmp_path / "ex")]) == 1
+    assert "--scale" in capsys.readouterr().err and not list((tmp_path / "ex").glob("*.png"))

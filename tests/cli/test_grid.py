@@ -26,3 +26,18 @@ def test_grid_writes_the_format_its_name_says(tmp_path, capsys):
     assert (tmp_path / "g.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
     code = main(["grid", "--model", "donkey_linear", str(png), "--out", str(tmp_path / "g.tiff")])
     assert code == 1 and "must end in" in _error(capsys) and not (tmp_path / "g.tiff").exists()
+
+
+def test_a_tiny_image_is_skipped_by_name_and_a_huge_scale_refused(tmp_path, capsys, caplog):
+    import numpy as np
+    from PIL import Image
+    good, tiny = tmp_path / "road.png", tmp_path / "dot.png"
+    Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(good)
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tiny)
+    out = tmp_path / "g.png"
+    assert main(["grid", "--model", "pilotnet", str(good), str(tiny), "--out", str(out)]) == 0
+    assert out.exists() and "dot.png" in caplog.text
+    assert main(["grid", "--model", "pilotnet", str(good), str(tiny), "--strict", "--out", str(out)]) == 1
+    assert "dot.png" in capsys.readouterr().err
+    assert main(["grid", "--model", "pilotnet", str(good), "--scale", "1000", "--out", str(tmp_path / "h.png")]) == 1
+    assert "--scale" in capsys.readouterr().err and not (tmp_path / "h.png").exists()

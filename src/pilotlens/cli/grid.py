@@ -39,6 +39,7 @@ def run(args) -> None:
     pilots = {label: open_model(args, m) for label, m in zip(model_labels(args.model), args.model)}
     for pilot in pilots.values():
         check_target(pilot, args.target)
-    image = grid_figure(pilots, list(image_frames(args.images, args.strict)), **explain_options(args), look=look(args))
+    image = grid_figure(pilots, list(image_frames(args.images, args.strict)), **explain_options(args), look=look(args),
+                        strict=args.strict)
     save_image(args.out, image)
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})")
