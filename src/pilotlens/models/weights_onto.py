@@ -146,7 +146,7 @@ def module_slots(module: nn.Module, input_size=None) -> list[_Slot]:
                                dtype=p.dtype, device=p.device))
     except Exception as e:
         raise ValueError(f"the module does not run on a zero image of {w}x{h} (w x h) ({type(e).__name__}: {e}); "
-                         "give its input size") from e
+                         "give the size it was trained on: input_size=(w, h), on the command line --size WxH") from e
     finally:
         for handle in handles:
             handle.remove()
