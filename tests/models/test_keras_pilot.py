@@ -98,6 +98,16 @@ def test_myconfig_that_fits_neither_way_or_asks_for_other_transformations(linear
         keras_pilot(paths["h5"], myconfig=_myconfig(tmp_path, "TRANSFORMATIONS = ['CROP', 'TRAPEZE']\n"))
 
 
+def test_myconfig_roi_taller_than_the_frame_is_refused_not_a_black_frame(tmp_path):
+    """ROI_CROP_TOP beyond IMAGE_H with "CROP" would black out the whole frame (the model explains a
+    black image, output constant, no word): refused, naming the settings."""
+    path = K.save(K.donkey_linear(crop=None), tmp_path, "new")["keras"]
+    for text in ("ROI_CROP_TOP = 200\n", "ROI_CROP_TOP = 20\nROI_CROP_BOTTOM = 10\n", "ROI_CROP_LEFT = 40\n"):
+        config = _myconfig(tmp_path, "IMAGE_W = 40\nIMAGE_H = 30\n" + text + "TRANSFORMATIONS = ['CROP']\n")
+        with pytest.raises(ValueError, match="leave nothing of the 40x30 frame"):
+            keras_pilot(path, myconfig=config)
+
+
 def test_explicit_crop_wins(linear):
     assert keras_pilot(linear[1]["h5"], crop=(1, 2, 3, 4)).crop == (1, 2, 3, 4)
     with pytest.raises(ValueError, match="crop must be 4"):

@@ -64,6 +64,10 @@ def donkeycar_preprocessing(values: dict, model_size, path, myconfig) -> tuple[t
                          "explanations would be of frames the model never saw; give --crop and leave --myconfig out "
                          "if they do not matter")
     width, height = image_size(values, myconfig)
+    if top + bottom >= height or left + right >= width:     # donkeycar would hand the model a black frame
+        raise ValueError(f"{myconfig}: ROI_CROP_TOP={top} + ROI_CROP_BOTTOM={bottom} and ROI_CROP_LEFT={left} + "
+                         f"ROI_CROP_RIGHT={right} leave nothing of the {width}x{height} frame (IMAGE_W x IMAGE_H): "
+                         "the model would see no pixel; check the config, or give --crop T,B,L,R yourself")
     if model_size is None or not any((top, bottom, left, right)):
         return (0, 0, 0, 0), None
     w, h = model_size
