@@ -40,6 +40,11 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: (the largest Keras image models, VGG-19 and the like, hold about 0.6 GB)
 MAX_BYTES = 2 * 1024 ** 3
 ZIP_MAGIC = b"PK\x03\x04"
+#: the most bytes of a model's JSON config (real ones are a few hundred KB at most)
+MAX_CONFIG_BYTES = 64 * 1024 ** 2
+#: the most a zip member may inflate, relative to its stored size: weights barely compress, and a
+#: member of zeros that inflates thousands of times is a bomb, not a model
+MAX_RATIO = 200
 
 
 @dataclass
@@ -125,6 +130,10 @@ def _read_h5(path: Path, expect: Expect | None = None) -> KerasFile:
                                      "file from model.to_json()), or save the whole model with model.save")
                 raise ValueError(f"{path}: an HDF5 file without a Keras model config (no 'model_config' "
                                  "attribute): not a Keras model saved with model.save")
+            stored = f.attrs.get_id("model_config").get_storage_size()     # before the attribute is read
+            if stored > MAX_CONFIG_BYTES:
+                raise ValueError(f"{path}: the model_config attribute holds {stored / 2**20:.0f} MiB, over the "
+                                 f"{MAX_CONFIG_BYTES / 2**20:.0f} MiB a model config may hold here")
             config = _json(_text(f.attrs["model_config"]), path, "model_config")
             version = _text(f.attrs.get("keras_version", "unknown"))
             group = f["model_weights"] if "model_weights" in f else f
@@ -195,6 +204,11 @@ def _attribute_list(group, name: str) -> list:
 
 
 def _json(text: str, path: Path, what: str) -> dict:
+    from ...limits import check_json_depth
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ValueError(f"{path}: the model's {what} holds {len(text) / 2**20:.0f} MiB of text, over the "
+                         f"{MAX_CONFIG_BYTES / 2**20:.0f} MiB a model config may hold here")
+    check_json_depth(text, f"{path}: the model's {what}")
     try:
         config = json.loads(text)
     except json.JSONDecodeError as e:
@@ -205,22 +219,33 @@ def _json(text: str, path: Path, what: str) -> dict:
 
 
 # -- the .keras zip ----------------------------------------------------------------------------
+def _member(z: zipfile.ZipFile, name: str, limit: int, path: Path) -> bytes:
+    """A zip member's bytes, after its declared size and its inflation ratio are checked (a zip bomb is
+    refused before anything is inflated; zipfile never inflates past the declared size)."""
+    info = z.getinfo(name)
+    if info.file_size > limit:
+        raise ValueError(f"{path}: {name} declares {info.file_size / 2**20:.1f} MiB, over the {limit / 2**20:.0f} MiB "
+                         "it may hold here; refused before reading")
+    if info.file_size > 1024 ** 2 and info.file_size > MAX_RATIO * max(1, info.compress_size):
+        raise ValueError(f"{path}: {name} would inflate {info.file_size / max(1, info.compress_size):,.0f} times "
+                         f"(from {info.compress_size:,} to {info.file_size:,} bytes), more than a model file does "
+                         f"(at most {MAX_RATIO}); refused before reading")
+    return z.read(name)
+
+
 def _read_zip(path: Path, expect: Expect | None = None) -> KerasFile:
     try:
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
             if "config.json" not in names:
                 raise ValueError(f"{path}: a zip without config.json: not a Keras .keras model file")
-            config = _json(z.read("config.json").decode("utf-8"), path, "config.json")
-            meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
+            config = _json(_member(z, "config.json", MAX_CONFIG_BYTES, path).decode("utf-8"), path, "config.json")
+            meta = (_json(_member(z, "metadata.json", MAX_CONFIG_BYTES, path).decode("utf-8"), path, "metadata.json")
+                    if "metadata.json" in names else {})
             if "model.weights.h5" not in names:
                 raise ValueError(f"{path}: the .keras file has no model.weights.h5 (only HDF5 weights are read; "
                                  f"found {sorted(names)})")
-            size = z.getinfo("model.weights.h5").file_size
-            if size > MAX_BYTES:
-                raise ValueError(f"{path}: model.weights.h5 declares {size / 2**20:.1f} MiB, over the "
-                                 f"{MAX_BYTES / 2**20:.0f} MiB a model file may hold here; refused before reading")
-            blob = z.read("model.weights.h5")
+            blob = _member(z, "model.weights.h5", MAX_BYTES, path)
     except (zipfile.BadZipFile, EOFError, OSError) as e:
         raise ValueError(f"{path}: the .keras zip is truncated or damaged ({e})") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
