@@ -226,7 +226,8 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
              target: TargetSpec = None, kind: str = "auto", batch_size: int = 8, model_batch: int = 64,
              max_frames: int | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
              examples: int = 4, preset: str | None = None, precision: str = "float32",
-             summary: bool = False, layer=None, method_options: Mapping[str, Mapping[str, Any]] | None = None) -> Report:
+             summary: bool = False, layer=None, method_options: Mapping[str, Mapping[str, Any]] | None = None,
+             engine=None) -> Report:
     """Score saliency methods on how far their maps can be trusted; returns a Report (str: Markdown).
 
     pilot_or_model: a Pilot (frames are prepared its way) or a plain nn.Module.
@@ -255,6 +256,9 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
     examples:       how many images to draw in examples.png.
     preset:         None, or "quick" (registry.PRESETS: fewer frames, steps, fractions, sanity stages).
     precision:      "float32" (default) or "float64".
+    engine:         None: the metrics run here; or a callable with `_run_metrics`'s signature that runs
+                    them elsewhere and fills `run` and the Collector (pilotlens.fleet.evaluate.RayEngine:
+                    the per-frame work on Ray actors, the same report).
     """
     t_start = time.perf_counter()
     opts, max_frames = _check_arguments(kind, batch_size, model_batch, precision, preset, options, max_frames)
@@ -274,7 +278,7 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
         method_list = resolve_methods(_named(names, layer, method_options))
     run = Run(subject, method_list, target, kind, seed, int(batch_size), int(model_batch), opts, progress)
     col = Collector()
-    done, timings = _run_metrics(run, col, chosen, opts, examples, out_dir)
+    done, timings = (engine or _run_metrics)(run, col, chosen, opts, examples, out_dir)
     report = _assemble(col, run, done, timings, complete=True)
     if out_dir is not None:
         report.files = write_report(report, out_dir, subject, run.shown, examples)

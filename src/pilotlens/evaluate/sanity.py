@@ -130,12 +130,13 @@ def _check_layers(model: nn.Module, x: torch.Tensor, layers: list[str] | None) -
 
 def sanity_many(model: nn.Module, x: torch.Tensor, methods: dict[str, Any], target, maps: dict[str, torch.Tensor], *,
                 mode: str = "cascading", layers: list[str] | None = None, threshold: float = 0.5, seed: int = 0,
-                stages: int | None = None, batch_size: int = 64,
+                stages: int | None = None, batch_size: int = 64, first: int = 0,
                 on_stage: Callable[[str], None] | None = None) -> dict[str, SanityResult]:
     """The sanity check of several methods at once: each stage's model is randomised once, and every
     method explains all frames of x on it (`batch_size` frames per call). methods: {label: Method};
     target: frozen on the trained model's output for all of x; maps: {label: trained maps of x}.
-    on_stage(label) is called after each method's stage (for a progress bar)."""
+    on_stage(label) is called after each method's stage (for a progress bar). first: the row of the whole
+    run where x begins (a part of a run scored elsewhere draws the seeds the whole run would)."""
     if mode not in MODES:
         raise ValueError(f"sanity mode must be one of {', '.join(MODES)}, got {mode!r}")
     names = _check_layers(model, x, layers)
@@ -153,7 +154,7 @@ def sanity_many(model: nn.Module, x: torch.Tensor, methods: dict[str, Any], targ
             current = randomized(model, plan, seed)
         for label, method in methods.items():
             new = torch.cat([method(current, x[j:j + batch_size], target.select(torch.arange(j, min(n, j + batch_size))),
-                                    derive_seed(seed, "sanity", mode, i, j)) for j in range(0, n, batch_size)])
+                                    derive_seed(seed, "sanity", mode, i, first + j)) for j in range(0, n, batch_size)])
             rho[label].append(spearman(maps[label], new))
             sim[label].append(ssim(maps[label].clamp(0, 1), new.clamp(0, 1)))
             if on_stage is not None:
