@@ -350,3 +350,120 @@ def test_bad_sparsity_is_refused_before_reading():
     no_conv = Pilot(nn.Sequential(nn.Flatten(), nn.LazyLinear(1)), input_size=(8, 8))
     with pytest.raises(ValueError, match="has no Conv2d"):
         train(no_conv, frames_with({"angle": 0.0}), sparsity=0.1, epochs=1, progress=False)
+
+
+# -- split, early stopping and the report (issue 26) ---------------------------------------------
+def test_random_split_holds_out_single_frames_disjoint_and_seeded():
+    from pilotlens.train import split_random
+
+    tr, va = split_random(100, 0.2, torch.Generator().manual_seed(0))
+    assert len(va) == 20 and sorted(tr.tolist() + va.tolist()) == list(range(100))
+    # single frames, not blocks: most validation frames have a training frame right beside them
+    beside = [i for i in va.tolist() if i - 1 in set(tr.tolist()) or i + 1 in set(tr.tolist())]
+    assert len(beside) >= 15
+    assert torch.equal(va, split_random(100, 0.2, torch.Generator().manual_seed(0))[1])
+    assert not torch.equal(va, split_random(100, 0.2, torch.Generator().manual_seed(1))[1])
+    assert len(split_random(3, 0.01, torch.Generator())[1]) == 1          # at least one, at most n - 1
+    assert len(split_random(3, 0.99, torch.Generator())[1]) == 2
+    with pytest.raises(ValueError, match="val_fraction"):
+        split_random(100, 0.0, torch.Generator())
+
+
+def test_read_data_splits_as_asked():
+    from pilotlens.train import read_data
+
+    frames = list(drive(frames=40, step=3))
+    index = {float(np.float32(f.labels["angle"])): i for i, f in enumerate(frames)}
+    held = {}
+    for split in ("blocks", "random"):
+        data = read_data(tiny_pilot(), frames, ["angle"], torch.Generator().manual_seed(0), split=split)
+        held[split] = sorted(index[float(a)] for a in data.val_y[:, 0])
+        assert len(held[split]) == 8 and len(data.train_views) == 32
+    runs = np.diff(held["blocks"])
+    assert (runs == 1).sum() >= 4                          # blocks of consecutive frames (20 blocks of 2)
+    assert held["blocks"] != held["random"]
+
+
+def test_early_stopping_stops_after_patience_epochs_without_a_gain():
+    frames = list(drive(frames=24))
+    result = train(tiny_pilot(), frames, epochs=10, batch_size=8, lr=1e-3, patience=2, min_delta=1e9,
+                   progress=False)
+    # a gain of 1e9 never comes after the first epoch: epoch 1 sets the mark, 2 and 3 miss it, stop
+    assert result.epochs_run == 3 and result.stopped_early and len(result.history) == 3
+    # the best checkpoint still takes any improvement, however small
+    assert result.best_epoch == 1 + int(np.argmin([h["val_mse"] for h in result.history]))
+    assert "stopped early (no gain over 1e+09 in 2 epochs)" in str(result)
+    full = train(tiny_pilot(), frames, epochs=3, batch_size=8, lr=1e-3, progress=False)
+    assert full.epochs_run == 3 and not full.stopped_early and "stopped early" not in str(full)
+    # the same seed and settings: early stopping changes when the run ends, not what it does until then
+    assert [h["val_mse"] for h in full.history] == [h["val_mse"] for h in result.history]
+
+
+def test_patience_waits_while_the_validation_error_falls():
+    frames = list(drive(frames=60))
+    result = train(tiny_pilot(), frames, epochs=4, batch_size=8, lr=2e-3, seed=5, patience=1, progress=False)
+    mse = [h["val_mse"] for h in result.history]
+    # patience 1: the run ends right after the first epoch that does not beat every earlier one
+    for i in range(1, len(mse) - 1):
+        assert mse[i] < min(mse[:i])
+    if result.stopped_early:
+        assert mse[-1] >= min(mse[:-1])
+
+
+def test_the_report_names_the_split_the_frames_and_the_baseline_on_them():
+    frames = list(drive(frames=40))
+    for split, words in (("blocks", "contiguous blocks"), ("random", "flatters")):
+        result = train(tiny_pilot(), frames, epochs=1, batch_size=8, split=split, progress=False)
+        text = str(result)
+        assert result.split == split and (result.n_train, result.n_val) == (32, 8)
+        assert f"validation ({split} split): 8 of 40 frames held out" in text and words in text
+        assert f"constant baseline (training mean {result.baseline_value:+.4g}) MSE" in text
+        assert "on the same 8 frames" in text
+        ratio = result.baseline_mse / result.val_mse
+        assert (f"{ratio:.1f}x lower MSE than the constant" in text) == (ratio >= 1)
+        assert ("WORSE than the constant" in text) == (ratio < 1)
+    other = train(tiny_pilot(), frames[:30], val_source=frames[30:], epochs=1, batch_size=8, progress=False)
+    assert other.split == "val_source" and "10 frames of the separate validation source (30 trained)" in str(other)
+
+
+def test_flip_false_keeps_brightness_without_the_mirror(monkeypatch):
+    import pilotlens.train as module
+    real, seen = module.augment_batch, []
+
+    def spy(views, y, generator, **kwargs):
+        seen.append(kwargs.get("flip_p"))
+        return real(views, y, generator, **kwargs)
+
+    monkeypatch.setattr(module, "augment_batch", spy)
+    frames = list(drive(frames=16))
+    train(tiny_pilot(), frames, epochs=1, batch_size=8, flip=False, progress=False)
+    assert seen and set(seen) == {0.0}
+    seen.clear()
+    train(tiny_pilot(), frames, epochs=1, batch_size=8, progress=False)
+    assert set(seen) == {0.5}
+
+
+def test_recipes_are_train_keywords_and_donkeycars_matches_its_config():
+    import inspect
+
+    from pilotlens.train import RECIPES
+
+    known = set(inspect.signature(train).parameters)
+    for name, recipe in RECIPES.items():
+        assert set(recipe) <= known, name
+    # donkeycar's cfg_complete.py: BATCH_SIZE 128, TRAIN_TEST_SPLIT 0.8, MAX_EPOCHS 100, EARLY_STOP_PATIENCE 5,
+    # MIN_DELTA 0.0005, Adam at Keras's 1e-3, AUGMENTATIONS []; utils.train_test_split: shuffled records
+    assert RECIPES["donkeycar"] == dict(batch_size=128, split="random", val_fraction=0.2, epochs=100, patience=5,
+                                        min_delta=0.0005, lr=1e-3, schedule="constant", augment=False, flip=False)
+    assert RECIPES["pilotlens"]["split"] == "blocks"
+
+
+def test_bad_split_and_stopping_settings_are_refused_before_reading():
+    never = iter(())    # nothing is read: an empty source would say "no frames" instead
+    for kwargs, message in ((dict(split="shuffled"), "split must be one of blocks, random, got 'shuffled'"),
+                            (dict(patience=0), "patience must be a whole number of epochs >= 1"),
+                            (dict(patience=2.5), "patience must be a whole number"),
+                            (dict(min_delta=-1.0), "min_delta must be a finite number >= 0"),
+                            (dict(val_fraction=1.5), "val_fraction must be between 0 and 1")):
+        with pytest.raises(ValueError, match=message):
+            train(tiny_pilot(), never, progress=False, **kwargs)

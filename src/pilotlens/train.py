@@ -22,15 +22,18 @@ shipped pilots is not here: `bench/train_shipped.py` reproduces them.
 * **Memory.** Every frame is read once and kept as what the model sees before colour conversion
   (`Pilot.view`: cropped and resized uint8 RGB, 40 kB a frame for PilotNet, 58 kB for donkey:
   10 000 frames are well under 1 GB). Colour conversion and scaling run per batch, after augmentation.
-* **Split.** Without `val_source`, the frames are cut into 20 contiguous blocks in source order and
-  a seeded random choice of round(20 * val_fraction) of them (at least one) is held out: neighbouring
-  frames of a drive are near duplicates, so a per-frame random split would validate on the training
-  set. With `val_source` (e.g. other synthetic seeds), all of `source` trains and `val_source`
-  validates.
+* **Split** (`split`). "blocks" (the default): the frames are cut into 20 contiguous blocks in
+  source order and a seeded random choice of round(20 * val_fraction) of them (at least one) is held
+  out. "random": a seeded random round(n * val_fraction) of the frames, one by one, as donkeycar's
+  `train_test_split` does. Neighbouring frames of a drive (20 a second) are near duplicates, so a
+  random split validates on frames next to training frames and flatters the pilot; the block split
+  validates on stretches the pilot never saw (docs/training.md measures the difference). With
+  `val_source` (e.g. other synthetic seeds), all of `source` trains and `val_source` validates.
 * **Augmentation** (training batches only, `augment=True`): brightness x U(0.6, 1.4) per image, and
-  a horizontal mirror of half the images with the angle negated (only the "angle" label changes sign;
-  throttle and any other label stay). The mirror is of the cropped view, so a left/right-asymmetric
-  crop mirrors to a slightly different field of view.
+  (unless `flip=False`) a horizontal mirror of half the images with the angle negated (only the
+  "angle" label changes sign; throttle and any other label stay). The mirror is of the cropped view,
+  so a left/right-asymmetric crop mirrors to a slightly different field of view. On a track that
+  turns mostly one way the mirror teaches bends the track does not have.
 * **Loss.** MSE over the learned labels for regression pilots. The categorical donkey pilot learns
   its bins with cross-entropy, as donkeycar does (angle: 15 bins over -1..1; throttle: 20 bins over
   0..throttle_range, labels outside the range go to the end bins; the two losses weighted 0.5 each);
@@ -45,6 +48,14 @@ shipped pilots is not here: `bench/train_shipped.py` reproduces them.
   the donkey 0.05 (`bench/train_shipped.py`).
 * **Optimiser.** Adam (lr), mini-batches of batch_size, reshuffled each epoch; optionally a cosine
   learning-rate decay over the run (`schedule="cosine"`).
+* **Early stopping** (`patience`, `min_delta`; off by default): the run stops once `patience`
+  epochs in a row failed to lower the best validation MSE of `target` by more than `min_delta`
+  (Keras's `EarlyStopping`, which donkeycar uses with patience 5 and min_delta 0.0005), so `epochs`
+  becomes a cap. The best checkpoint below still takes any improvement, however small.
+* **Recipes** (`RECIPES`): named sets of these settings. "donkeycar" is donkeycar's own (4.x/5.x
+  `cfg_complete.py` and `pipeline/training.py`): batches of 128, a random 80/20 split, Adam at 1e-3,
+  up to 100 epochs with early stopping (patience 5, min_delta 0.0005), no augmentation. "pilotlens"
+  is what `pilotlens train` uses by default. ``train(arch, source, **RECIPES["donkeycar"])``.
 * **Best checkpoint.** After each epoch the validation MSE of `target` is measured (eval mode);
   whenever it improves the pilot is written to ``OUT.checkpoint.pt`` beside `out` (`Pilot.save`,
   atomic, `half` for float16), renamed to `out` when the run ends. A run that is interrupted or fails
@@ -83,8 +94,8 @@ from .models import zoo
 from .models.pilot import Pilot
 
 __all__ = ["TrainResult", "TrainData", "train", "prediction_error", "load_frames", "read_data", "build_pilot",
-           "constant_baseline", "fit_epoch", "split_blocks", "augment_batch", "default_pilot", "keras_init",
-           "checkpoint_path", "MIRRORED_LABELS"]
+           "constant_baseline", "fit_epoch", "split_blocks", "split_random", "augment_batch", "default_pilot",
+           "keras_init", "checkpoint_path", "MIRRORED_LABELS", "RECIPES", "SPLITS"]
 
 #: labels that change sign when the image is mirrored left-right
 MIRRORED_LABELS = ("angle",)
@@ -93,6 +104,20 @@ PILOTNET_SKY = 0.37
 SPLIT_BLOCKS = 20
 LABEL_LIMIT = 1e18          # below sqrt(float32 max) = 1.8e19: a squared error stays finite
 BRIGHTNESS = (0.6, 1.4)
+SPLITS = ("blocks", "random")
+
+#: named training settings (keyword arguments of `train`); docs/training.md compares them on a small tub
+RECIPES: dict[str, dict] = {
+    # donkeycar 4.x/5.x: cfg_complete.py (BATCH_SIZE 128, TRAIN_TEST_SPLIT 0.8, MAX_EPOCHS 100,
+    # EARLY_STOP_PATIENCE 5, MIN_DELTA 0.0005, AUGMENTATIONS []; OPTIMIZER None: Keras's Adam at 1e-3);
+    # utils.train_test_split shuffles records one by one
+    "donkeycar": dict(batch_size=128, split="random", val_fraction=0.2, epochs=100, patience=5, min_delta=0.0005,
+                      lr=1e-3, schedule="constant", augment=False, flip=False),
+    # pilotlens train's defaults: donkeycar's early stopping and epoch cap, the honest block split, batches
+    # of 64, brightness augmentation without the mirror (bench/train_recipes.py)
+    "pilotlens": dict(batch_size=64, split="blocks", val_fraction=0.2, epochs=100, patience=5, min_delta=0.0005,
+                      lr=1e-3, schedule="constant", augment=True, flip=False),
+}
 
 
 @dataclass
@@ -104,6 +129,9 @@ class TrainResult:
     epochs_run, best_epoch:     epochs trained, and the (1-based) epoch of the best checkpoint.
     path:                       where the best checkpoint was saved (None without `out`).
     history:                    one dict per epoch: epoch, train_loss, val_mse, val_mae, seconds.
+    split:                      how the validation frames were chosen: "blocks", "random" or "val_source".
+    stopped_early:              the run stopped before `epochs` (early stopping); `patience` and
+                                `min_delta` say with what.
     """
 
     val_mse: float
@@ -118,19 +146,42 @@ class TrainResult:
     n_train: int = 0
     n_val: int = 0
     baseline_value: float = 0.0
+    split: str = "blocks"
+    val_fraction: float = 0.2
+    stopped_early: bool = False
+    patience: int | None = None
+    min_delta: float = 0.0
     pilot: Pilot | None = field(default=None, repr=False, compare=False)
 
-    def __str__(self) -> str:
+    def describe_split(self) -> str:
+        """Which frames validated, in words."""
+        n = self.n_train + self.n_val
+        if self.split == "blocks":
+            return (f"{self.n_val} of {n} frames held out in contiguous blocks (stretches of the drive the pilot "
+                    f"never trained on; {self.n_train} trained)")
+        if self.split == "random":
+            return (f"{self.n_val} of {n} frames held out one by one at random (their neighbours, near "
+                    f"duplicates, trained: this flatters the pilot; {self.n_train} trained)")
+        return f"{self.n_val} frames of the separate validation source ({self.n_train} trained)"
+
+    def verdict(self) -> str:
+        """The model's MSE against the constant baseline's, as a ratio in words."""
         if self.val_mse <= self.baseline_mse:
             ratio = self.baseline_mse / self.val_mse if self.val_mse > 0 else math.inf
-            verdict = f"{ratio:.1f}x lower MSE"
+            return f"{ratio:.1f}x lower MSE than the constant"
+        return f"WORSE than the constant ({self.val_mse / max(self.baseline_mse, 1e-300):.1f}x its MSE)"
+
+    def __str__(self) -> str:
+        if self.stopped_early:
+            stop = (f", stopped early (no gain over {self.min_delta:g} in {self.patience} epochs)")
         else:
-            verdict = f"WORSE than the constant ({self.val_mse / max(self.baseline_mse, 1e-300):.1f}x its MSE)"
+            stop = ""
         saved = f"; saved to {self.path}" if self.path is not None else ""
-        return (f"best epoch {self.best_epoch}/{self.epochs_run}: validation {self.target} MSE {self.val_mse:.5g} "
-                f"MAE {self.val_mae:.4g} vs constant baseline (training mean {self.baseline_value:+.4g}) "
-                f"MSE {self.baseline_mse:.5g} MAE {self.baseline_mae:.4g}: {verdict} "
-                f"({self.n_train} training, {self.n_val} validation frames){saved}")
+        return (f"validation ({self.split} split): {self.describe_split()}\n"
+                f"best epoch {self.best_epoch}/{self.epochs_run}{stop}: validation {self.target} MSE "
+                f"{self.val_mse:.5g} MAE {self.val_mae:.4g} vs constant baseline (training mean "
+                f"{self.baseline_value:+.4g}) MSE {self.baseline_mse:.5g} MAE {self.baseline_mae:.4g} on the same "
+                f"{self.n_val} frames: {self.verdict()}{saved}")
 
 
 # -- the pilot ---------------------------------------------------------------------------------
@@ -248,6 +299,21 @@ def split_blocks(n: int, val_fraction: float, generator: torch.Generator,
     held = torch.randperm(blocks, generator=generator)[:k]
     block_of = torch.arange(n) * blocks // n
     is_val = torch.isin(block_of, held)
+    return torch.nonzero(~is_val).flatten(), torch.nonzero(is_val).flatten()
+
+
+def split_random(n: int, val_fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, validation indices), both sorted: a random round(n * val_fraction) of the n
+    frames (at least one, at most n - 1), chosen one by one with `generator`, as donkeycar does. Frames
+    next to a validation frame then train: a drive's neighbouring frames are near duplicates, so this
+    validation flatters (docs/training.md)."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    if n < 2:
+        raise ValueError(f"need at least 2 frames to hold some out for validation, got {n}")
+    k = min(max(1, round(n * val_fraction)), n - 1)
+    is_val = torch.zeros(n, dtype=torch.bool)
+    is_val[torch.randperm(n, generator=generator)[:k]] = True
     return torch.nonzero(~is_val).flatten(), torch.nonzero(is_val).flatten()
 
 
@@ -388,8 +454,9 @@ class TrainData:
 
 def read_data(pilot: Pilot, frames: Iterable[Frame], labels: Sequence[str], generator: torch.Generator, *,
               val_source: Iterable[Frame] | None = None, val_fraction: float = 0.2, max_frames: int | None = None,
-              progress: bool = False, total: int | None = None) -> TrainData:
-    """Read every frame once; validation is `val_source`, or contiguous blocks held out of `frames`."""
+              progress: bool = False, total: int | None = None, split: str = "blocks") -> TrainData:
+    """Read every frame once; validation is `val_source`, or frames held out of `frames`: contiguous
+    blocks (split="blocks") or single frames at random (split="random")."""
     needed_by = f"this pilot ({', '.join(labels)})"
     views, y = load_frames(pilot, frames, labels, max_frames=max_frames, progress=progress,
                            needed_by=needed_by, total=total)
@@ -397,7 +464,7 @@ def read_data(pilot: Pilot, frames: Iterable[Frame], labels: Sequence[str], gene
         val_views, val_y = load_frames(pilot, val_source, labels, max_frames=max_frames, progress=progress,
                                        desc="reading validation frames", needed_by=needed_by)
         return TrainData(views, y, val_views, val_y)
-    tr, va = split_blocks(len(views), val_fraction, generator)
+    tr, va = (split_random if split == "random" else split_blocks)(len(views), val_fraction, generator)
     return TrainData(views[tr.numpy()], y[tr], views[va.numpy()], y[va])
 
 
@@ -418,7 +485,7 @@ def _first_conv(model: torch.nn.Module) -> torch.nn.Conv2d:
 
 def fit_epoch(pilot: Pilot, data: TrainData, optimizer: torch.optim.Optimizer, generator: torch.Generator, *,
               batch_size: int, augment: bool, mirror: Sequence[int], scheduler=None, bar=None,
-              sparsity: float = 0.0) -> float:
+              sparsity: float = 0.0, flip: bool = True) -> float:
     """One pass over the training frames in a fresh random order; the mean training loss (the
     sparsity penalty included)."""
     pilot.model.train()
@@ -433,7 +500,7 @@ def fit_epoch(pilot: Pilot, data: TrainData, optimizer: torch.optim.Optimizer, g
             idx = order[i:i + batch_size].numpy()
             xb, yb = data.train_views[idx], data.train_y[idx]
             if augment:
-                xb, yb = augment_batch(xb, yb, generator, mirror_columns=mirror)
+                xb, yb = augment_batch(xb, yb, generator, mirror_columns=mirror, flip_p=0.5 if flip else 0.0)
             loss = _loss(pilot, pilot.forward(pilot.from_view(xb)), yb.to(pilot.device))
             if activity:  # one entry per call of the layer in this forward pass
                 loss = loss + sparsity * torch.stack(activity).mean()
@@ -455,7 +522,8 @@ def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 
           out: str | Path | None = None, target: str = "angle", progress: bool = True,
           max_frames: int | None = None, val_source: Iterable[Frame] | None = None,
           pilot_kwargs: dict | None = None, half: bool = False, schedule: str = "constant",
-          sparsity: float = 0.0) -> TrainResult:
+          sparsity: float = 0.0, split: str = "blocks", patience: int | None = None, min_delta: float = 0.0,
+          flip: bool = True) -> TrainResult:
     """Train a pilot on labelled frames and keep the best checkpoint by validation error.
 
     pilot_or_arch: a Pilot (trained in place) or a zoo architecture name ("pilotnet",
@@ -464,9 +532,13 @@ def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 
     source: any iterable of Frames carrying the labels (a Source from `open_source`).
     epochs, batch_size, lr: Adam on mini-batches, reshuffled every epoch; schedule="cosine" lowers
         the learning rate from lr to 0 along a cosine over the run (per batch), "constant" keeps it.
-    val_fraction: share of contiguous blocks of `source` held out (ignored with `val_source`).
+    val_fraction: share of `source` held out for validation (ignored with `val_source`).
+    split: "blocks" (contiguous blocks held out: honest) or "random" (frames one by one, as donkeycar;
+        flatters, since a frame's neighbours train).
+    patience, min_delta: stop once `patience` epochs in a row did not lower the best validation MSE
+        by more than `min_delta` (None: run all `epochs`).
     seed: everything random; the same seed gives the same weights and losses (CPU).
-    augment: random brightness and left-right mirror (angle negated) on training batches.
+    augment: random brightness and (with flip=True) left-right mirror (angle negated) on training batches.
     out: the pilot file to write the best checkpoint to (atomic; float16 tensors with half=True).
     target: the label a single-output pilot learns (a fresh one names its output after it), and the
         one validation error and the best checkpoint are judged on.
@@ -475,6 +547,7 @@ def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 
     Returns a TrainResult; `str(result)` is the one-line summary.
     """
     path = _check_request(epochs, batch_size, lr, max_frames, schedule, out, sparsity)
+    _check_stopping(split, patience, min_delta, val_fraction)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
@@ -486,12 +559,13 @@ def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 
         if sparsity > 0:
             _first_conv(pilot.model)  # refuse a model without one before any frame is read
         data = read_data(pilot, itertools.chain([first], frames), labels, generator, val_source=val_source,
-                         val_fraction=val_fraction, max_frames=max_frames, progress=progress, total=_length(source))
+                         val_fraction=val_fraction, max_frames=max_frames, progress=progress, total=_length(source),
+                         split=split)
         _check_model(pilot, labels, data.train_views)
         constant, baseline_mse, baseline_mae = constant_baseline(data, column)
         history, best, best_state = _fit(pilot, data, column, path, epochs=epochs, batch_size=batch_size, lr=lr,
                                          schedule=schedule, augment=augment, half=half, progress=progress,
-                                         sparsity=sparsity,
+                                         sparsity=sparsity, flip=flip, patience=patience, min_delta=min_delta,
                                          generator=generator, mirror=[i for i, name in enumerate(labels)
                                                                       if name in MIRRORED_LABELS], target=target)
         if best_state is not None:
@@ -499,13 +573,28 @@ def train(pilot_or_arch: Pilot | str, source: Iterable[Frame], *, epochs: int = 
     return TrainResult(val_mse=best[0], val_mae=best[1], baseline_mse=baseline_mse, baseline_mae=baseline_mae,
                        epochs_run=len(history), best_epoch=best[2], path=path if best_state is not None else None,
                        history=history, target=target, n_train=len(data.train_views), n_val=len(data.val_views),
-                       baseline_value=constant, pilot=pilot)
+                       baseline_value=constant, split="val_source" if val_source is not None else split,
+                       val_fraction=val_fraction, stopped_early=len(history) < epochs, patience=patience,
+                       min_delta=min_delta, pilot=pilot)
+
+
+def _check_stopping(split: str, patience: int | None, min_delta: float, val_fraction: float) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+        raise ValueError(f"patience must be a whole number of epochs >= 1 (or None: no early stopping), got {patience!r}")
+    if not (math.isfinite(min_delta) and min_delta >= 0):
+        raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta}")
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
 
 
 def _fit(pilot: Pilot, data: TrainData, column: int, path: Path | None, *, epochs: int, batch_size: int,
          lr: float, schedule: str, augment: bool, half: bool, progress: bool, generator: torch.Generator,
-         mirror: Sequence[int], target: str, sparsity: float) -> tuple[list[dict], tuple[float, float, int], dict | None]:
-    """The epochs: fit, validate, keep (and save) the best; deterministic algorithms while it runs."""
+         mirror: Sequence[int], target: str, sparsity: float, flip: bool = True, patience: int | None = None,
+         min_delta: float = 0.0) -> tuple[list[dict], tuple[float, float, int], dict | None]:
+    """The epochs: fit, validate, keep (and save) the best, stop early when asked; deterministic
+    algorithms while it runs."""
     checkpoint = checkpoint_path(path) if path is not None else None
     steps = math.ceil(len(data.train_views) / batch_size)
     optimizer = torch.optim.Adam(pilot.model.parameters(), lr=lr)
@@ -518,12 +607,13 @@ def _fit(pilot: Pilot, data: TrainData, column: int, path: Path | None, *, epoch
     best_state = None
     saved = False          # whether this run wrote `checkpoint`
     epoch = 0
+    watched, waited = math.inf, 0   # early stopping: the best MSE it counts from, epochs since it moved
     bar = tqdm(total=epochs * steps, desc="training", unit="batch", disable=not progress, file=sys.stderr)
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             loss = fit_epoch(pilot, data, optimizer, generator, batch_size=batch_size, augment=augment,
-                             mirror=mirror, scheduler=scheduler, bar=bar, sparsity=sparsity)
+                             mirror=mirror, scheduler=scheduler, bar=bar, sparsity=sparsity, flip=flip)
             val_mse, val_mae = _evaluate(pilot, data.val_views, data.val_y, column, max(batch_size, 128))
             if not (math.isfinite(loss) and math.isfinite(val_mse)):
                 raise ValueError(f"training diverged at epoch {epoch}: training loss {loss:.5g}, validation {target} "
@@ -538,9 +628,18 @@ def _fit(pilot: Pilot, data: TrainData, column: int, path: Path | None, *, epoch
                 if checkpoint is not None:
                     pilot.save(checkpoint, half=half)
                     saved = True
+            if val_mse < watched - min_delta:     # Keras's EarlyStopping: only a gain over min_delta counts
+                watched, waited = val_mse, 0
+            else:
+                waited += 1
             if progress:
                 bar.write(f"epoch {epoch}/{epochs}: train loss {loss:.5g}, validation {target} MSE "
                           f"{val_mse:.5g} MAE {val_mae:.4g}{' (best)' if improved else ''}", file=sys.stderr)
+            if patience is not None and waited >= patience:
+                if progress:
+                    bar.write(f"stopping early: no gain over {min_delta:g} in validation {target} MSE for "
+                              f"{patience} epochs", file=sys.stderr)
+                break
         if saved:
             os.replace(checkpoint, path)   # complete: the checkpoint becomes the pilot file
     except BaseException as exc:   # interrupted (Ctrl-C, SIGTERM) or failed: say what is on disk
