@@ -255,3 +255,23 @@ def look(args):
     from ..render.look import Look
     clip = {} if args.clip is None else {"clip": args.clip}   # the default is decided once, in render/scale.py
     return Look(view=args.view, colormap=args.colormap, alpha=args.alpha, scale=args.scale, **clip)
+
+
+# -- the engine (batch, evaluate) ------------------------------------------------------------------
+def add_engine(p, what: str) -> None:
+    """--engine local|ray and the Ray pool; `what`: what runs on the actors with --engine ray."""
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help=f"local: this process, no Ray (default); ray: {what}")
+    p.add_argument("--ray-address", default=None, help="an existing Ray cluster (e.g. ray://head:10001 or auto); "
+                   "default: start a local one on loopback")
+    p.add_argument("--actors", type=int, default=None, help="actors in the pool (default: the cluster's CPUs, one "
+                   "left for reading and writing, divided by --threads-per-actor)")
+    p.add_argument("--threads-per-actor", type=int, default=1, help="torch threads (and CPUs) per actor (default 1)")
+
+
+def engine_options(args) -> dict:
+    """engine, ray_address, actors, threads_per_actor, checked (the Ray options need --engine ray)."""
+    from ..fleet.run import check_engine
+    check_engine(args.engine, args.ray_address, args.actors, args.threads_per_actor)
+    return dict(engine=args.engine, ray_address=args.ray_address, actors=args.actors,
+                threads_per_actor=args.threads_per_actor)

@@ -1,8 +1,8 @@
 """`pilotlens batch`: explain a fleet's logs into per-frame Parquet, here or on a Ray cluster."""
 from __future__ import annotations
 
-from .arguments import (add_explain, add_input, add_look, add_model, explain_options, input_options, look,
-                        model_options, selection, verb)
+from .arguments import (add_engine, add_explain, add_input, add_look, add_model, engine_options, explain_options,
+                        input_options, look, model_options, selection, verb)
 
 EXAMPLE = ("pilotlens batch --model pilotnet --input 'tubs/*' drive.mp4 --method visual_backprop "
            "--method grad_cam:signed=true --out explained/   (add --engine ray --actors 4 for Ray)")
@@ -25,13 +25,7 @@ def register(sub) -> None:
     p.add_argument("--movies", action="store_true", help="also write one explained video per log (LOG/movie.mp4)")
     p.add_argument("--batch-size", type=int, default=32, help="frames per model call (default 32)")
     p.add_argument("--part-batches", type=int, default=32, help="batches per Parquet part (default 32)")
-    p.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="local: this process, no Ray (default); ray: a pool of Ray actors")
-    p.add_argument("--ray-address", default=None, help="an existing Ray cluster (e.g. ray://head:10001 or auto); "
-                   "default: start a local one on loopback")
-    p.add_argument("--actors", type=int, default=None, help="actors in the pool (default: the cluster's CPUs, one "
-                   "left for reading and writing, divided by --threads-per-actor)")
-    p.add_argument("--threads-per-actor", type=int, default=1, help="torch threads (and CPUs) per actor (default 1)")
+    add_engine(p, "a pool of Ray actors, the same rows")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -39,7 +33,6 @@ def run(args) -> None:
     from ..fleet import batch
     result = batch(args.model, args.input, args.out, **explain_options(args), model_options=model_options(args),
                    **selection(args), source_options=input_options(args), batch_size=args.batch_size,
-                   part_batches=args.part_batches, movies=args.movies, look=look(args), engine=args.engine,
-                   ray_address=args.ray_address, actors=args.actors, threads_per_actor=args.threads_per_actor,
-                   progress=not args.quiet)
+                   part_batches=args.part_batches, movies=args.movies, look=look(args),
+                   **engine_options(args), progress=not args.quiet)
     print(result)

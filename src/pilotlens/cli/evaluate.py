@@ -5,8 +5,8 @@ import argparse
 from typing import Any
 
 from ..text import grouped, literal
-from .arguments import (add_explain, add_input, add_model, method_options, model_options, open_input, open_model,
-                        verb)
+from .arguments import (add_engine, add_explain, add_input, add_model, engine_options, method_options, model_options,
+                        open_input, open_model, verb)
 
 EXAMPLE = "pilotlens evaluate --model pilotnet --input synthetic --method visual_backprop --method grad_cam --out report/"
 
@@ -21,31 +21,17 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output folder for the tables, plots and example frames")
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_engine_options(p)
-
-
-def add_engine_options(parser: argparse.ArgumentParser) -> None:
-    """--engine local|ray and the Ray pool (the same options and defaults as `pilotlens batch`)."""
-    parser.add_argument("--engine", choices=("local", "ray"), default="local",
-                        help="local: this process, no Ray (default); ray: the per-frame work on a pool of Ray actors, "
-                             "the same report")
-    parser.add_argument("--ray-address", default=None, help="an existing Ray cluster (e.g. ray://head:10001 or auto); "
-                        "default: start a local one on loopback")
-    parser.add_argument("--actors", type=int, default=None, help="actors in the pool (default: the cluster's CPUs, "
-                        "one left for reading and writing, divided by --threads-per-actor)")
-    parser.add_argument("--threads-per-actor", type=int, default=1,
-                        help="torch threads (and CPUs) per actor (default 1)")
+    add_engine(p, "the per-frame work on a pool of Ray actors, the same report")
 
 
 def engine(args):
     """evaluate's engine= from --engine and the Ray options: None for the local engine."""
-    if args.engine == "local":
-        if args.ray_address or args.actors:
-            raise ValueError("--ray-address and --actors are for --engine ray")
+    chosen = engine_options(args)
+    if chosen["engine"] == "local":
         return None
     from ..fleet.evaluate import RayEngine
-    return RayEngine(args.model, model_options(args), address=args.ray_address, actors=args.actors,
-                     threads_per_actor=args.threads_per_actor)
+    return RayEngine(args.model, model_options(args), address=chosen["ray_address"], actors=chosen["actors"],
+                     threads_per_actor=chosen["threads_per_actor"])
 
 
 def add_evaluate_options(parser: argparse.ArgumentParser) -> None:

@@ -46,6 +46,16 @@ def _model_spec(spec: str, options: Mapping[str, Any]) -> tuple[str, dict]:
     return str(spec), options
 
 
+def check_engine(engine: str, ray_address: str | None, actors: int | None, threads_per_actor: int) -> None:
+    """The engine options of `batch` and `evaluate`, checked in one place before any work."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "local" and (ray_address or actors):
+        raise ValueError("--ray-address and --actors are for --engine ray")
+    if threads_per_actor < 1:
+        raise ValueError(f"--threads-per-actor must be >= 1, got {threads_per_actor}")
+
+
 def batch(model: str, inputs: str | os.PathLike | Iterable[str | os.PathLike], out: str | os.PathLike, *,
           methods: Sequence[str] = ("visual_backprop",), layer=None, target=None,
           options: Mapping[str, Mapping[str, Any]] | None = None, model_options: Mapping[str, Any] | None = None,
@@ -59,12 +69,7 @@ def batch(model: str, inputs: str | os.PathLike | Iterable[str | os.PathLike], o
     "ray" runs the parts on a pool of `actors` actors of `threads_per_actor` torch threads each,
     on the cluster at `ray_address` or on a local one started here (loopback, nothing in $HOME).
     A rerun into the same `out` resumes; `_SUCCESS.json` appears only when every log is done."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "local" and (ray_address or actors):
-        raise ValueError("--ray-address and --actors are for --engine ray")
-    if threads_per_actor < 1:
-        raise ValueError(f"--threads-per-actor must be >= 1, got {threads_per_actor}")
+    check_engine(engine, ray_address, actors, threads_per_actor)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     began = time.perf_counter()
