@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
@@ -146,11 +147,37 @@ def linear_impute(x: torch.Tensor, removed: torch.Tensor, shared: "SharedImputat
     dtype = np.float64 if x.dtype == torch.float64 else np.float32
     arr = x.detach().cpu().numpy().astype(dtype, copy=False)
     masks = removed.detach().cpu().numpy().astype(bool, copy=False)
-    if shared is None:
-        out = np.stack([_impute_one(arr[i], masks[i]) for i in range(n)])
-    else:
-        out = np.stack([shared.impute(key, arr[i], masks[i]) for i, key in enumerate(mask_keys(rows, masks))])
-    return torch.from_numpy(out).to(device=x.device, dtype=x.dtype)
+    keys = mask_keys(rows, masks) if shared is not None else [None] * n
+    out: list[np.ndarray | None] = [None] * n
+    first: dict = {}                          # key -> the image of this chunk that solves it
+    todo, again = [], []
+    for i, key in enumerate(keys):
+        hit = shared.take(key) if shared is not None else None
+        if hit is not None:
+            out[i] = hit
+        elif key is not None and key in first:
+            again.append(i)                   # solved a few images up: taken from `shared` once it is
+        else:
+            todo.append(i)
+            first[key] = i
+    for i, solved in zip(todo, _solve_all([arr[i] for i in todo], [masks[i] for i in todo])):
+        out[i] = solved
+        if shared is not None:
+            shared.keep(keys[i], solved)
+    for i in again:
+        hit = shared.take(keys[i])
+        out[i] = hit if hit is not None else out[first[keys[i]]]
+    return torch.from_numpy(np.stack(out)).to(device=x.device, dtype=x.dtype)
+
+
+def _solve_all(images: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
+    """_impute_one for each image, on as many threads as torch uses: SuperLU's factorisation and solve run
+    outside the GIL, so two cores solve two images at once (the images are independent: same results)."""
+    workers = min(torch.get_num_threads(), len(images))
+    if workers <= 1:
+        return [_impute_one(a, m) for a, m in zip(images, masks)]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(_impute_one, images, masks))
 
 
 def mask_keys(rows: torch.Tensor, masks: np.ndarray) -> list[tuple[int, bytes]]:
@@ -184,20 +211,27 @@ class SharedImputations:
                 uses.update(mask_keys(rows, removed.cpu().numpy()))
         return cls(uses)
 
-    def impute(self, key, image: np.ndarray, removed: np.ndarray) -> np.ndarray:
-        if key in self.store:
+    def take(self, key) -> np.ndarray | None:
+        """The imputation for `key` if an earlier call solved it (that use counted), else None."""
+        out = self.store.get(key)
+        if out is not None:
             self.reused += 1
-            out = self.store[key]
+            self._used(key)
+        return out
+
+    def keep(self, key, value: np.ndarray) -> None:
+        """A fresh solve for `key`: kept while later calls will ask for it."""
+        self.solved += 1
+        if self.uses.get(key, 0) > 1:
+            self.store[key] = value
+        self._used(key)
+
+    def _used(self, key) -> None:
+        if key in self.uses:
             self.uses[key] -= 1                # the uses still to come
             if self.uses[key] == 0:            # that was the last: let it go
-                del self.store[key], self.uses[key]
-            return out
-        self.solved += 1
-        out = _impute_one(image, removed)
-        if self.uses.get(key, 0) > 1:
-            self.store[key] = out
-            self.uses[key] -= 1
-        return out
+                del self.uses[key]
+                self.store.pop(key, None)
 
 
 def removal_masks(maps: torch.Tensor, fractions: Sequence[float], seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
