@@ -153,12 +153,9 @@ def _load_weights(model: nn.Module, weights, name: str) -> None:
     model.load_state_dict(state)
 
 
-def user_pilot(spec: str, weights=None, *, model_kwargs: dict | None = None, **pilot_settings) -> Pilot:
-    """A Pilot around the user's class: how it sees comes from the class where it says (a
-    `preprocessing` dict of Pilot settings, `input_size`, `output_names`), then from
-    `pilot_settings`, else the Pilot defaults. Saved pilots of user classes carry no architecture:
-    `Pilot.load(path, model=user_model(spec))` fills them."""
-    model = user_model(spec, weights, **(model_kwargs or {}))
+def class_seeing(model: nn.Module) -> dict:
+    """The Pilot settings a user's class says of itself: its `preprocessing` dict, `input_size` and
+    `output_names` (the flags of the command line win over them)."""
     settings: dict = {}
     if isinstance(getattr(model, "preprocessing", None), dict):
         settings.update(model.preprocessing)
@@ -166,6 +163,16 @@ def user_pilot(spec: str, weights=None, *, model_kwargs: dict | None = None, **p
         settings["input_size"] = tuple(model.input_size)
     if getattr(model, "output_names", None):
         settings["outputs"] = tuple(model.output_names)
+    return settings
+
+
+def user_pilot(spec: str, weights=None, *, model_kwargs: dict | None = None, **pilot_settings) -> Pilot:
+    """A Pilot around the user's class: how it sees comes from the class where it says (a
+    `preprocessing` dict of Pilot settings, `input_size`, `output_names`), then from
+    `pilot_settings`, else the Pilot defaults. Saved pilots of user classes carry no architecture:
+    `Pilot.load(path, model=user_model(spec))` fills them."""
+    model = user_model(spec, weights, **(model_kwargs or {}))
+    settings = class_seeing(model)
     settings.setdefault("name", split_spec(spec)[1])
     settings.update(pilot_settings)
     return Pilot(model, **settings)

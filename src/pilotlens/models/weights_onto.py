@@ -385,11 +385,11 @@ def weights_pilot(arch, weights, *, lambdas: dict | None = None, **pilot_setting
     where (None for a JSON architecture, whose layers are matched by name)."""
     from . import zoo
     from .pilot import Pilot
-    from .user_code import is_user_class, user_pilot
+    from .user_code import class_seeing, is_user_class, user_pilot
     text = str(arch) if not isinstance(arch, nn.Module) else ""
     report = None
     if isinstance(arch, nn.Module):
-        pilot = Pilot(arch, **{**_seeing_of(arch), **pilot_settings})
+        pilot = Pilot(arch, **{**class_seeing(arch), **pilot_settings})
     elif text.lower().endswith(".json"):
         pilot = _json_pilot(text, weights, lambdas, pilot_settings)
     elif is_user_class(text):
@@ -409,17 +409,6 @@ def weights_pilot(arch, weights, *, lambdas: dict | None = None, **pilot_setting
                                     "weights file cannot say how the Keras model scaled its input")
     pilot.weights_report = report
     return pilot
-
-
-def _seeing_of(module: nn.Module) -> dict:
-    settings: dict = {}
-    if isinstance(getattr(module, "preprocessing", None), dict):
-        settings.update(module.preprocessing)
-    if getattr(module, "input_size", None) is not None:
-        settings["input_size"] = tuple(module.input_size)
-    if getattr(module, "output_names", None):
-        settings["outputs"] = tuple(module.output_names)
-    return settings
 
 
 def _json_pilot(arch: str, weights, lambdas, settings: dict):
