@@ -68,8 +68,9 @@ class Run:
     """The shared work of one evaluate run and its progress bar (counted in forward passes)."""
 
     def __init__(self, subject, methods, target, kind: str, seed: int, batch_size: int, model_batch: int,
-                 opts: dict, progress: bool):
+                 opts: dict, progress: bool, first_batch: int = 0):
         self.subject, self.model, self.methods = subject, subject.model, methods
+        self.first_batch = first_batch   # where this run's batch 0 stands in a larger run (one Ray actor's share)
         self.target, self.kind_asked, self.seed = target, kind, int(seed)
         self.batch_size, self.model_batch, self.opts, self.progress = batch_size, model_batch, opts, progress
         n = len(subject)
@@ -77,6 +78,10 @@ class Run:
         self.bar = None
         self.flat_maps = {m.label: 0 for m in methods}
         self.shown: dict[str, list[np.ndarray]] = {m.label: [] for m in methods}
+
+    def seed_of(self, *parts) -> int:
+        """The seed of one batch's work: parts end with the batch's index here, counted in the whole run."""
+        return derive_seed(self.seed, *parts[:-1], parts[-1] + self.first_batch)
 
     # -- the work every metric shares ----------------------------------------------------------
     def prepare(self, chosen: list[str], examples: int) -> None:
@@ -96,7 +101,7 @@ class Run:
         self.cold: dict[str, float] = {}        # the same for the first call on a new model object
         for m in self.methods:
             t = time.perf_counter()
-            self.maps[m.label] = [m(self.model, xb, tr.target, derive_seed(self.seed, "maps", m.label, bi))
+            self.maps[m.label] = [m(self.model, xb, tr.target, self.seed_of("maps", m.label, bi))
                                   for bi, (xb, tr) in enumerate(zip(self.x, self.trackers))]
             per_call = (time.perf_counter() - t) / len(self.x) / self.forward_s
             one, target1 = self.x[0][:1], self.trackers[0].target.select(torch.arange(1))
@@ -197,7 +202,7 @@ def _curve_metric(name: str):
     def go(run, col, opts):
         def one(m, bi, xb, maps, tr):
             res = fn(run.model, xb, maps, tr.target, tracker=tr, batch_size=run.model_batch,
-                     seed=derive_seed(run.seed, name, bi), **opts)
+                     seed=run.seed_of(name, bi), **opts)
             col.add(m.label, name, name, res.better, res.auc)
             col.curve(name, m.label, res.fractions, res.curves)
         _per_batch(run, one, lambda _: opts.get("steps", 20))
@@ -213,11 +218,11 @@ def _road(run, col, opts):
     # from every method's masks before the first call, kept only until its last use
     fractions = opts.get("fractions", FRACTIONS)
     shared = [SharedImputations.plan(xb, [run.maps[m.label][bi] for m in run.methods], fractions,
-                                     derive_seed(run.seed, "road", bi)) for bi, xb in enumerate(run.x)]
+                                     run.seed_of("road", bi)) for bi, xb in enumerate(run.x)]
 
     def one(m, bi, xb, maps, tr):
         res = road(run.model, xb, maps, tr.target, tracker=tr, batch_size=run.model_batch,
-                   seed=derive_seed(run.seed, "road", bi), shared=shared[bi], **opts)
+                   seed=run.seed_of("road", bi), shared=shared[bi], **opts)
         col.add(m.label, "road", "road", "higher", res.score)
         col.add(m.label, "road", "road_morf", "lower", res.morf_score)
         col.add(m.label, "road", "road_lerf", "higher", res.lerf_score)
@@ -235,7 +240,7 @@ SHIFT_UNITS = 16
 def _shift(run, col, opts):
     def one(m, bi, xb, maps, tr):
         res = shift_test(run.model, xb, maps, tr.target, tracker=tr, batch_size=run.model_batch,
-                         seed=derive_seed(run.seed, "shift", bi), **opts)
+                         seed=run.seed_of("shift", bi), **opts)
         col.add(m.label, "shift", "shift", "higher", res.score)
     _per_batch(run, one, lambda _: SHIFT_UNITS)
 
@@ -243,7 +248,7 @@ def _shift(run, col, opts):
 def _correlation(run, col, opts):
     def one(m, bi, xb, maps, tr):
         res = faithfulness_correlation(run.model, xb, maps, tr.target, tracker=tr, batch_size=run.model_batch,
-                                       seed=derive_seed(run.seed, "faithfulness_correlation", bi), **opts)
+                                       seed=run.seed_of("faithfulness_correlation", bi), **opts)
         col.add(m.label, "faithfulness_correlation", "faithfulness_correlation", "higher", res.score)
     _per_batch(run, one, lambda _: opts.get("runs", 25))
 
@@ -307,7 +312,7 @@ def _robustness(run, col, opts):
         frames = subject.images[rows] if subject.images is not None else None
         res = robustness_many(run.model, xb, {m.label: m for m in run.methods},
                               {m.label: run.maps[m.label][bi] for m in run.methods}, tracker=tr, frames=frames,
-                              pilot=subject.pilot, seed=derive_seed(run.seed, "robustness", bi),
+                              pilot=subject.pilot, seed=run.seed_of("robustness", bi),
                               on_method=lambda label: run.advance(_robustness_method_units(run, label, xb.shape[0])),
                               **opts)
         run.advance(p * xb.shape[0])

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import pickle
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -56,26 +55,6 @@ class EvalJob:
     threads: int
 
 
-@contextmanager
-def _seeds_of_batch(bi: int) -> Iterator[None]:
-    """registry's adapters seed batch work with derive_seed(seed, ..., bi), bi counted from the run's first
-    batch; an actor's Run holds one batch (bi 0), so the index is shifted to the batch's place in the run.
-    (A `first_batch` on registry.Run would replace this; registry.py is being changed under issue 23.)"""
-    from ..evaluate import registry
-    real = registry.derive_seed
-
-    def shifted(seed, *parts):
-        if parts and type(parts[-1]) is int:
-            parts = (*parts[:-1], parts[-1] + bi)
-        return real(seed, *parts)
-
-    registry.derive_seed = shifted
-    try:
-        yield
-    finally:
-        registry.derive_seed = real
-
-
 class EvalActor:
     """A Ray Data callable class: opens the pilot from its spec once, then scores units (pickled bytes)."""
 
@@ -93,30 +72,29 @@ class EvalActor:
             out.append(pickle.dumps(self.score_batch(work) if kind == "batch" else self.sanity(work)))
         return {"i": np.asarray(batch["i"]), "result": np.array(out, dtype=object)}
 
-    def _run(self, images, names, masks=None):
+    def _run(self, images, names, masks=None, first_batch: int = 0):
         from ..evaluate.registry import Run
         from ..evaluate.report import _Subject
         job = self.job
         subject = _Subject(self.pilot.model, self.pilot, None, list(images), list(names), masks)
         return Run(subject, list(job.methods), job.target, job.kind, job.seed, job.batch_size, job.model_batch,
-                   dict(job.opts), False)
+                   dict(job.opts), False, first_batch=first_batch)
 
     def score_batch(self, work: dict) -> dict:
         """One batch of the run: clean outputs and maps, then every per-batch metric."""
         from ..evaluate.registry import REGISTRY, Collector
         job = self.job
-        run = self._run(work["images"], work["names"], work["masks"])
+        run = self._run(work["images"], work["names"], work["masks"], first_batch=work["bi"])
         cols, times = {}, {}
         try:
-            with _seeds_of_batch(work["bi"]):
+            t = time.perf_counter()
+            run.prepare(list(job.metrics), job.examples)
+            times["maps"] = time.perf_counter() - t
+            for name in job.metrics:
                 t = time.perf_counter()
-                run.prepare(list(job.metrics), job.examples)
-                times["maps"] = time.perf_counter() - t
-                for name in job.metrics:
-                    t = time.perf_counter()
-                    cols[name] = Collector()
-                    REGISTRY[name].run(run, cols[name], dict(job.opts.get(name, {})))
-                    times[name] = time.perf_counter() - t
+                cols[name] = Collector()
+                REGISTRY[name].run(run, cols[name], dict(job.opts.get(name, {})))
+                times[name] = time.perf_counter() - t
         finally:
             run.close()
         tr = run.trackers[0]
