@@ -1,5 +1,4 @@
 import pytest
-import torch
 from conftest import build
 from torch import nn
 

@@ -35,7 +35,7 @@ from .keras import is_keras_file
 from .keras.pilot import keras_pilot
 from .onnx import is_onnx_file
 from .onnx.pilot import onnx_pilot
-from .pilot import Pilot, rejected_input
+from .pilot import Pilot
 from .pilot_file import shipped_pilots
 from .user_code import is_user_class, split_spec, user_pilot
 from .weights_onto import is_keras_weights, weights_pilot

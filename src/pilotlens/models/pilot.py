@@ -10,7 +10,6 @@ models/pilot_file.py. Other model formats become Pilots through models/open.py, 
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
