@@ -32,8 +32,8 @@ shipped pilots is not here: `bench/train_shipped.py` reproduces them.
 * **Augmentation** (training batches only, `augment=True`): brightness x U(0.6, 1.4) per image, and
   (unless `flip=False`) a horizontal mirror of half the images with the angle negated (only the
   "angle" label changes sign; throttle and any other label stay). The mirror is of the cropped view,
-  so a left/right-asymmetric crop mirrors to a slightly different field of view. On a track that
-  turns mostly one way the mirror teaches bends the track does not have.
+  so a left/right-asymmetric crop mirrors to a slightly different field of view. Even on a track
+  that turns mostly one way it helped a small tub a lot (docs/training.md).
 * **Loss.** MSE over the learned labels for regression pilots. The categorical donkey pilot learns
   its bins with cross-entropy, as donkeycar does (angle: 15 bins over -1..1; throttle: 20 bins over
   0..throttle_range, labels outside the range go to the end bins; the two losses weighted 0.5 each);
@@ -114,9 +114,9 @@ RECIPES: dict[str, dict] = {
     "donkeycar": dict(batch_size=128, split="random", val_fraction=0.2, epochs=100, patience=5, min_delta=0.0005,
                       lr=1e-3, schedule="constant", augment=False, flip=False),
     # pilotlens train's defaults: donkeycar's early stopping and epoch cap, the honest block split, batches
-    # of 64, brightness augmentation without the mirror (bench/train_recipes.py)
+    # of 64, brightness and mirror augmentation (bench/train_recipes.py, docs/training.md)
     "pilotlens": dict(batch_size=64, split="blocks", val_fraction=0.2, epochs=100, patience=5, min_delta=0.0005,
-                      lr=1e-3, schedule="constant", augment=True, flip=False),
+                      lr=1e-3, schedule="constant", augment=True, flip=True),
 }
 
 

@@ -55,7 +55,8 @@ def test_recipes_set_the_defaults_and_flags_override_them(tmp_path, monkeypatch)
                                "--augment", "--flip", "--epochs", "7", "--min-delta", "0.01", *out])
     assert (seen["split"], seen["batch_size"], seen["patience"], seen["augment"], seen["flip"], seen["epochs"],
             seen["min_delta"]) == ("blocks", 32, None, True, True, 7, 0.01)
-    assert _seen(monkeypatch, ["--no-augment", *out])["augment"] is False
+    seen = _seen(monkeypatch, ["--no-augment", *out])
+    assert seen["augment"] is False and seen["flip"] is False     # no augmentation: no mirror either
 
 
 def test_a_flip_without_augmentation_and_a_negative_patience_are_refused(tmp_path, capsys):

@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="the pilot file to write (.pt)")
     p.add_argument("--recipe", choices=RECIPE_NAMES, default="pilotlens",
                    help="the defaults of the options below: pilotlens (batch 64, block split, up to 100 epochs with "
-                        "early stopping, brightness augmentation) or donkeycar (donkeycar's own: batch 128, random "
+                        "early stopping, brightness and mirror augmentation) or donkeycar (donkeycar's own: batch 128, random "
                         "split, up to 100 epochs with early stopping, no augmentation); default pilotlens")
     p.add_argument("--epochs", type=int, help="at most this many passes over the training frames (recipe: 100)")
     p.add_argument("--patience", type=int,
@@ -39,8 +39,8 @@ def register(sub) -> None:
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random brightness on training batches (recipe: pilotlens on, donkeycar off)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
-                   help="with --augment, also mirror half the images and negate their angle (recipe: off; it hurts "
-                        "on a track that turns mostly one way)")
+                   help="with --augment, also mirror half the images left-right and negate their angle (recipe: "
+                        "pilotlens on, donkeycar off)")
     p.add_argument("--sparsity", type=float, default=0.0,
                    help="L1 penalty on the first conv layer's rectified output: edge-like features, maps that "
                         "follow the road (the shipped pilotnet: 0.3, donkey: 0.05; default 0)")
@@ -58,8 +58,10 @@ def settings(args) -> dict:
         if args.patience < 0:
             raise ValueError(f"--patience must be 0 (never stop early) or more epochs, got {args.patience}")
         out["patience"] = args.patience or None
-    if out.get("flip") and not out.get("augment"):
-        raise ValueError("--flip is part of the augmentation: add --augment (the donkeycar recipe has none)")
+    if not out.get("augment"):
+        if args.flip:
+            raise ValueError("--flip is part of the augmentation: add --augment (the donkeycar recipe has none)")
+        out["flip"] = False     # no augmentation, no mirror (the recipe's flip applies only with it)
     return out
 
 
