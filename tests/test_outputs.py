@@ -44,3 +44,25 @@ def test_output_checks_name_the_problem(tmp_path):
     assert outputs.check_output_dir(tmp_path / "new").is_dir()
     with pytest.raises(FileNotFoundError):
         outputs.check_output_dir(tmp_path / "a" / "b")
+
+
+def test_the_run_that_publishes_while_another_still_writes_says_it_lost(tmp_path, caplog):
+    import subprocess
+    import sys
+
+    from pilotlens.outputs import atomic_file
+    out = tmp_path / "drive.mp4"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / f".drive.mp4.partial-{other.pid}-0123abcd.mp4").write_bytes(b"half")   # the other run's
+        with atomic_file(out, ".mp4") as tmp:
+            open(tmp, "wb").write(b"ours")
+        assert out.read_bytes() == b"ours"
+        assert f"process {other.pid}" in caplog.text and "will not be this one" in caplog.text
+    finally:
+        other.kill()
+        other.wait()
+    caplog.clear()
+    with atomic_file(out, ".mp4") as tmp:      # the other run is gone: its leftover is no rival
+        open(tmp, "wb").write(b"again")
+    assert "another run" not in caplog.text

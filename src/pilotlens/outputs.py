@@ -55,9 +55,31 @@ def discard(tmp: str) -> None:
 
 
 def publish(tmp: str, path: str | os.PathLike) -> None:
-    """Rename a finished partial file to its final name (atomic on one filesystem)."""
+    """Rename a finished partial file to its final name (atomic on one filesystem). When another run
+    is still writing the same output, say that its result will replace this one (this run lost)."""
     os.replace(tmp, os.fspath(path))
     forget(tmp)
+    rivals = other_writers(path)
+    if rivals:
+        import logging
+        logging.getLogger("pilotlens").warning(
+            "%s is being written by another run too (process %s): the one that finishes last keeps its result, "
+            "and that will not be this one", os.fspath(path), ", ".join(map(str, rivals)))
+
+
+def other_writers(path: str | os.PathLike) -> list[int]:
+    """Process ids of other live runs with a partial file of `path` beside it."""
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    pids = set()
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return []
+    for entry in entries:
+        m = _OWNER.search(entry)
+        if entry.startswith(f".{name}{PARTIAL}") and m and _owner_alive(entry):
+            pids.add(int(m.group(1)))
+    return sorted(pids)
 
 
 def publish_folder(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
