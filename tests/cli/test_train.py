@@ -25,7 +25,10 @@ def test_train_passes_sparsity_on_and_refuses_a_negative_one(tmp_path, capsys, m
 def test_model_options_need_a_model_not_an_arch(tmp_path, capsys):
     code = main(["train", "--arch", "pilotnet", "--crop", "2,0,0,0", "--input", "synthetic", "--out",
                  str(tmp_path / "p.pt"), "--quiet"])
-    assert code == 1 and "crop: for a pilot given with --model, not --arch" in capsys.readouterr().err
+    assert code == 1 and "--crop: for a pilot given with --model, not --arch" in capsys.readouterr().err
+    code = main(["train", "--arch", "pilotnet", "--size", "100x50", "--input", "synthetic", "--out",
+                 str(tmp_path / "p.pt"), "--quiet"])
+    assert code == 1 and "--size: for a pilot given with --model, not --arch" in capsys.readouterr().err
 
 
 def _seen(monkeypatch, argv):

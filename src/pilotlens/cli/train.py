@@ -69,7 +69,9 @@ def run(args) -> None:
     from ..outputs import check_output_file
     from ..train import train
     if args.arch and model_options(args):
-        raise ValueError(f"{', '.join(sorted(model_options(args)))}: for a pilot given with --model, not --arch")
+        from ..models.open import OPTION_FLAGS
+        flags = sorted({OPTION_FLAGS.get(k, k) for k in model_options(args)})
+        raise ValueError(f"{', '.join(flags)}: for a pilot given with --model, not --arch")
     kwargs = settings(args)
     check_output_file(args.out, inputs=[args.input] + ([args.model] if args.model else []), suffixes=(".pt",),
                       what="pilot file")

@@ -52,15 +52,15 @@ class Door:
 
 def _refuse(spec: str, what: str, **given) -> None:
     """A ValueError when any of `given` (option name -> value) is set: they do not apply to `spec`."""
-    names = sorted({_FLAGS.get(k, k) for k, v in given.items() if v})
+    names = sorted({OPTION_FLAGS.get(k, k) for k, v in given.items() if v})
     if names:
         raise ValueError(f"{', '.join(names)}: not for {spec} ({what})")
 
 
 #: option -> the command-line flag that gives it, for errors (a library caller knows both names)
-_FLAGS = {"weights": "--weights", "myconfig": "--myconfig", "lambdas": "--lambda", "crop": "--crop",
-          "input_size": "--size", "color": "--color", "scale": "--pixel-scale", "mean": "--pixel-offset/--normalize",
-          "std": "--pixel-offset/--normalize"}
+OPTION_FLAGS = {"weights": "--weights", "myconfig": "--myconfig", "lambdas": "--lambda", "crop": "--crop",
+                "input_size": "--size", "color": "--color", "scale": "--pixel-scale",
+                "mean": "--pixel-offset/--normalize", "std": "--pixel-offset/--normalize"}
 
 
 def _open_keras(spec: str, *, weights=None, crop=None, myconfig=None, lambdas=None, **pilot_settings) -> Pilot:
@@ -174,7 +174,7 @@ def _weights_onto_named(text: str, *, weights, crop=None, myconfig=None, lambdas
 def _open_named(text: str, *, device: str, quiet: bool, **options) -> Pilot:
     """A pilot file, a shipped pilot's name, or a zoo architecture (untrained, said on stderr)."""
     if options:
-        raise ValueError(f"{', '.join(sorted({_FLAGS.get(k, k) for k in options}))}: for Keras, ONNX and JSON files, "
+        raise ValueError(f"{', '.join(sorted({OPTION_FLAGS.get(k, k) for k in options}))}: for Keras, ONNX and JSON files, "
                          f"FILE.py:Class models and an architecture with --weights, not {text} (a pilot file carries "
                          "how it sees; `pilotlens import` writes it)")
     path = Path(text).expanduser()
