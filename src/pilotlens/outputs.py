@@ -75,10 +75,10 @@ def other_writers(path: str | os.PathLike) -> list[int]:
         entries = os.listdir(folder)
     except OSError:
         return []
-    for entry in entries:
-        m = _OWNER.search(entry)
-        if entry.startswith(f".{name}{PARTIAL}") and m and _owner_alive(entry):
-            pids.add(int(m.group(1)))
+    prefix = f".{name}{PARTIAL}"
+    for entry in entries:   # runs at every publish: the cheap prefix test first
+        if entry.startswith(prefix) and _owner_alive(entry):
+            pids.add(int(_OWNER.search(entry).group(1)))
     return sorted(pids)
 
 
