@@ -55,3 +55,20 @@ def test_pearson_by_hand():
     # row 0: centred (-1, 0, 1) and (-2.33, -0.33, 2.67): 5 / sqrt(2 * 12.67)
     assert pearson(a, b)[0].item() == pytest.approx(5 / math.sqrt(2 * (38 / 3)), abs=1e-6)
     assert math.isnan(pearson(a, b)[1].item())
+
+
+def test_shared_perturbations_give_every_map_its_own_score_without_passes():
+    from pilotlens.evaluate.faithfulness import perturbations
+    model, x = LeftHalf().eval(), images(4)
+    passes = []
+    model.register_forward_hook(lambda *_: passes.append(1))
+    shared = perturbations(model, x, runs=6, seed=2)
+    before = len(passes)
+    for maps in (half_maps(4, "left"), uniform_maps(4, 3)):
+        alone = faithfulness_correlation(model, x, maps, runs=6, seed=2)
+        reused = faithfulness_correlation(model, x, maps, shared=shared)
+        assert torch.equal(alone.score, reused.score) and torch.equal(alone.changes, reused.changes)
+    assert len(passes) > before          # the calls alone ran the model...
+    n = len(passes)
+    faithfulness_correlation(model, x, half_maps(4, "left"), shared=shared)
+    assert len(passes) == n              # ...the shared one did not

@@ -55,17 +55,21 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(den > 0, r, torch.full_like(r, float("nan"))).float()
 
 
-def faithfulness_correlation(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetSpec = None, *,
-                             runs: int = 25, subset: float = 0.02, baseline="zeros", kind: str = "auto",
-                             batch_size: int = 64, seed: int = 0, subsets: torch.Tensor | None = None,
-                             tracker: Tracker | None = None) -> CorrelationResult:
-    """Faithfulness correlation of maps (B x H x W) of x (B x C x H x W); see the module docstring.
+@dataclass
+class Perturbations:
+    """The random subsets of a batch and the output change removing each makes: what every map of the batch
+    is correlated with. It depends on the images, the subsets and the baseline, never on a map, so
+    `evaluate` runs these passes once per batch and scores every method against them."""
 
-    runs: random subsets per image; subset: their share of the pixels (at least one pixel); subsets:
-    your own runs x B x k pixel indices (flattened H x W) instead of seeded random ones.
-    """
+    subsets: torch.Tensor      # runs x B x k pixel indices (flattened H x W)
+    changes: torch.Tensor      # B x runs: s(x) - s(x with the subset removed)
+
+
+def perturbations(model: nn.Module, x: torch.Tensor, target: TargetSpec = None, *, runs: int = 25,
+                  subset: float = 0.02, baseline="zeros", kind: str = "auto", batch_size: int = 64, seed: int = 0,
+                  subsets: torch.Tensor | None = None, tracker: Tracker | None = None) -> Perturbations:
+    """The subsets (seeded random, or yours) and the change removing each makes (the model's passes)."""
     tracker = tracker or Tracker(model, x, target, kind, batch_size)
-    maps = check_maps(maps, x)
     b, _, h, w = x.shape
     n = h * w
     if subsets is None:
@@ -88,7 +92,28 @@ def faithfulness_correlation(model: nn.Module, x: torch.Tensor, maps: torch.Tens
         return torch.where(chosen, base[rows], x[rows]), rows
 
     values = tracker.run_jobs(r * b, make).view(r, b).t()                    # B x runs
-    changes = (tracker.clean.view(-1, 1) - values).cpu()
+    return Perturbations(subsets, (tracker.clean.view(-1, 1) - values).cpu())
+
+
+def faithfulness_correlation(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetSpec = None, *,
+                             runs: int = 25, subset: float = 0.02, baseline="zeros", kind: str = "auto",
+                             batch_size: int = 64, seed: int = 0, subsets: torch.Tensor | None = None,
+                             tracker: Tracker | None = None, shared: Perturbations | None = None) -> CorrelationResult:
+    """Faithfulness correlation of maps (B x H x W) of x (B x C x H x W); see the module docstring.
+
+    runs: random subsets per image; subset: their share of the pixels (at least one pixel); subsets:
+    your own runs x B x k pixel indices (flattened H x W) instead of seeded random ones. shared:
+    `perturbations(...)` of this batch with the same arguments, run once for several maps (no pass here).
+    """
+    maps = check_maps(maps, x)
+    if shared is None:
+        tracker = tracker or Tracker(model, x, target, kind, batch_size)
+        shared = perturbations(model, x, target, runs=runs, subset=subset, baseline=baseline, kind=kind,
+                               batch_size=batch_size, seed=seed, subsets=subsets, tracker=tracker)
+        kind = tracker.kind
+    elif tracker is not None:
+        kind = tracker.kind
     flat = maps.flatten(1)
-    attributions = torch.stack([flat.gather(1, subsets[i]).sum(1) for i in range(r)], dim=1).cpu()
-    return CorrelationResult(pearson(attributions, changes), attributions, changes, tracker.kind)
+    sub = shared.subsets.to(flat.device)
+    attributions = torch.stack([flat.gather(1, sub[i]).sum(1) for i in range(sub.shape[0])], dim=1).cpu()
+    return CorrelationResult(pearson(attributions, shared.changes), attributions, shared.changes, kind)
