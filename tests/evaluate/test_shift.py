@@ -62,3 +62,37 @@ def test_deterministic(setup):
     maps = torch.zeros(B, 16, 16)
     a, b = shift_test(model, x, maps, seed=2), shift_test(model, x, maps, seed=2)
     assert torch.equal(a.score, b.score) and torch.equal(a.window, b.window)
+
+
+def _window_by_search(maps, area, dilate, shift, gen):
+    """The window as defined: the top-k pixels dilated and widened, for the largest k (at least 1) whose
+    window fits `area` of the image, found by a binary search over k, image by image."""
+    import torch.nn.functional as F
+
+    from pilotlens.evaluate._common import pixel_ranks
+    b, h, w = maps.shape
+    ranks = pixel_ranks(maps, gen)
+
+    def window(i, k):
+        top = (ranks[i] < k).view(1, 1, h, w).float()
+        return F.max_pool2d(top, (2 * dilate + 1, 2 * (dilate + shift) + 1), stride=1,
+                            padding=(dilate, dilate + shift))[0, 0] > 0
+
+    out = []
+    for i in range(b):
+        lo, hi = 1, h * w
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if int(window(i, mid).sum()) <= area * h * w else (lo, mid - 1)
+        out.append(window(i, lo))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("area,dilate,shift", [(0.3, 1, 2), (0.05, 2, 4), (0.9, 0, 0), (1.0, 1, 1), (0.001, 1, 1)])
+def test_the_window_is_the_largest_top_set_that_fits(area, dilate, shift):
+    torch.manual_seed(1)
+    maps = torch.cat([torch.rand(2, 12, 20), half_maps(1, "left")[:, :12, :16].repeat(1, 1, 2)[:, :, :20],
+                      torch.zeros(1, 12, 20)])
+    got = salient_window(maps, area=area, dilate=dilate, shift=shift, gen=torch.Generator().manual_seed(5))
+    want = _window_by_search(maps, area, dilate, shift, torch.Generator().manual_seed(5))
+    assert torch.equal(got, want)

@@ -21,6 +21,7 @@ points exactly where the model does not look. Higher is better. eps = 1e-6 * (1 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -44,14 +45,6 @@ def shift_image(x: torch.Tensor, d: int) -> torch.Tensor:
     return torch.cat([x[..., -d:], x[..., -1:].expand(*x.shape[:-1], -d)], dim=-1)
 
 
-def _widen(mask: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """Dilate a B x H x W bool mask by a (2 dy + 1) x (2 dx + 1) rectangle."""
-    if dy == 0 and dx == 0:
-        return mask
-    m = mask[:, None].float()
-    return F.max_pool2d(m, (2 * dy + 1, 2 * dx + 1), stride=1, padding=(dy, dx))[:, 0] > 0
-
-
 def salient_window(maps: torch.Tensor, area: float = 0.2, dilate: int = 2, shift: int = 0,
                    gen: torch.Generator | None = None) -> torch.Tensor:
     """B x H x W bool: the map's top pixels, dilated by `dilate` and widened by `shift` sideways,
@@ -62,17 +55,19 @@ def salient_window(maps: torch.Tensor, area: float = 0.2, dilate: int = 2, shift
     ranks = pixel_ranks(maps, gen if gen is not None else torch.Generator().manual_seed(0))
     budget = area * h * w
 
-    def window(k):
-        return _widen((ranks < k.view(-1, 1)).view(b, h, w), int(dilate), int(dilate) + abs(int(shift)))
-
-    lo = torch.ones(b, dtype=torch.long, device=maps.device)           # always allowed
-    hi = torch.full((b,), h * w, dtype=torch.long, device=maps.device)
-    while bool((lo < hi).any()):                                          # largest k within the budget
-        mid = (lo + hi + 1) // 2
-        fits = window(mid).flatten(1).sum(1) <= budget
-        lo = torch.where(fits, mid, lo)
-        hi = torch.where(fits, hi, mid - 1)
-    return window(lo)
+    # A pixel is in window(k) when some pixel of the dilation rectangle around it ranks below k: with each
+    # pixel's smallest rank in its rectangle (one min-pool), window(k) = {minrank < k}, and the largest k whose
+    # window fits the budget is read off the sorted minranks (what a binary search over k finds, in one pass).
+    dy, dx = int(dilate), int(dilate) + abs(int(shift))
+    exact = torch.float32 if h * w < 2 ** 24 else torch.float64        # every rank a whole number in it
+    minrank = -F.max_pool2d(-ranks.view(b, 1, h, w).to(exact), (2 * dy + 1, 2 * dx + 1), stride=1,
+                            padding=(dy, dx)).view(b, -1)
+    m = int(math.floor(budget))
+    if m >= h * w:
+        k = torch.full((b,), h * w, dtype=torch.long, device=maps.device)
+    else:
+        k = minrank.kthvalue(m + 1, dim=1).values.long().clamp(1, h * w)  # the largest k with count(minrank < k) <= m
+    return (minrank < k.view(-1, 1)).view(b, h, w)
 
 
 @dataclass
