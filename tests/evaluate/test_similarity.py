@@ -84,3 +84,16 @@ def test_ssim_matches_scikit_image():
 def test_ssim_on_maps_smaller_than_its_window():
     a = torch.rand(1, 5, 6)
     torch.testing.assert_close(ssim(a, a), torch.ones(1))
+
+
+def test_maps_ranked_once_compare_as_the_maps_themselves():
+    from pilotlens.evaluate.similarity import Ranks
+    torch.manual_seed(3)
+    a, b = torch.rand(4, 9, 11), torch.rand(4, 9, 11)
+    a[0] = 0.5                                  # a flat map
+    b[1, :4] = 0                                # ties
+    ranked = Ranks(a)
+    assert torch.equal(spearman(ranked, b), spearman(a, b))
+    assert torch.equal(spearman(b, ranked), spearman(b, a))
+    with pytest.raises(ValueError, match="same shape"):
+        spearman(ranked, b[:2])

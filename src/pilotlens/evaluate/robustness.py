@@ -42,7 +42,7 @@ from ..targets import TargetSpec
 from ._common import Tracker, check_batch, clean_target_and_maps, derive_seed, generator
 from ._method import MethodSpec, resolve_method
 from .shift import shift_image
-from .similarity import spearman, ssim
+from .similarity import Ranks, spearman, ssim
 
 DEFAULT_STRENGTHS = {"brightness": 0.2, "shadow": 0.5, "obstacle": 0.15, "noise": 0.03, "shift": 0.03}
 SIMILARITIES = ("spearman", "ssim")
@@ -153,8 +153,11 @@ def _strengths(perturbations) -> dict[str, float]:
     return out
 
 
-def _changed(a: torch.Tensor, b: torch.Tensor, similarity: str) -> torch.Tensor:
-    return 1 - (spearman(a, b) if similarity == "spearman" else ssim(a.clamp(0, 1), b.clamp(0, 1)))
+def _changed(a: torch.Tensor, b: torch.Tensor, similarity: str, ranked: Ranks | None = None) -> torch.Tensor:
+    """1 - similarity of a and b; `ranked`: a's Ranks when already computed (spearman)."""
+    if similarity == "spearman":
+        return 1 - spearman(a if ranked is None else ranked, b)
+    return 1 - ssim(a.clamp(0, 1), b.clamp(0, 1))
 
 
 def robustness_many(model: nn.Module, x: torch.Tensor, methods: dict[str, Any], maps: dict[str, torch.Tensor], *,
@@ -177,6 +180,7 @@ def robustness_many(model: nn.Module, x: torch.Tensor, methods: dict[str, Any], 
     b = x.shape[0]
     rows = torch.arange(b)
     out_change: dict[str, torch.Tensor] = {}
+    ranked = {label: Ranks(maps[label]) for label in methods} if similarity == "spearman" else {}
     map_change: dict[str, dict[str, torch.Tensor]] = {m: {} for m in methods}
     for name, s in strengths.items():
         gen = generator(seed, "robustness", name)
@@ -198,7 +202,7 @@ def robustness_many(model: nn.Module, x: torch.Tensor, methods: dict[str, Any], 
                 a, bb = (clean[..., :w - d], new[..., d:]) if d >= 0 else (clean[..., -d:], new[..., :w + d])
                 map_change[label][name] = _changed(a, bb, similarity).cpu()
             else:
-                map_change[label][name] = _changed(clean, new, similarity).cpu()
+                map_change[label][name] = _changed(clean, new, similarity, ranked.get(label)).cpu()
             if on_method is not None:
                 on_method(label)
     return {m: RobustnessResult(strengths, out_change, map_change[m], similarity) for m in methods}

@@ -42,7 +42,7 @@ from ..layers import trace
 from ..targets import TargetSpec
 from ._common import check_batch, clean_target_and_maps, derive_seed, generator
 from ._method import MethodSpec, resolve_method
-from .similarity import spearman, ssim
+from .similarity import Ranks, spearman, ssim
 
 MODES = ("cascading", "independent")
 
@@ -145,6 +145,7 @@ def sanity_many(model: nn.Module, x: torch.Tensor, methods: dict[str, Any], targ
     sim = {m: [] for m in methods}
     twin = copy.deepcopy(model) if mode == "cascading" else None
     n = x.shape[0]
+    trained = {label: Ranks(maps[label]) for label in methods}     # ranked once, compared at every stage
     for i, plan in enumerate(plans):
         if mode == "cascading":
             for name in plan:                          # more layers on the same copy
@@ -155,7 +156,7 @@ def sanity_many(model: nn.Module, x: torch.Tensor, methods: dict[str, Any], targ
         for label, method in methods.items():
             new = torch.cat([method(current, x[j:j + batch_size], target.select(torch.arange(j, min(n, j + batch_size))),
                                     derive_seed(seed, "sanity", mode, i, first + j)) for j in range(0, n, batch_size)])
-            rho[label].append(spearman(maps[label], new))
+            rho[label].append(spearman(trained[label], new))
             sim[label].append(ssim(maps[label].clamp(0, 1), new.clamp(0, 1)))
             if on_stage is not None:
                 on_stage(label)

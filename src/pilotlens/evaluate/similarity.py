@@ -56,15 +56,30 @@ def average_ranks(values: torch.Tensor) -> torch.Tensor:
     return ranks
 
 
-def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Spearman rank correlation of each pair of maps (B x H x W each) -> (B,)."""
-    a, b = _pair(a, b)
-    ra = average_ranks(a.flatten(1))
-    rb = average_ranks(b.flatten(1))
-    ra = ra - ra.mean(dim=1, keepdim=True)
-    rb = rb - rb.mean(dim=1, keepdim=True)
-    va, vb = (ra * ra).sum(1), (rb * rb).sum(1)
-    cov = (ra * rb).sum(1)
+class Ranks:
+    """A batch of maps (B x H x W) ranked once: their centred average ranks and spread, for `spearman`
+    against many other batches (a sanity check compares the trained maps with every stage's; ranking is a
+    sort, most of the comparison's time)."""
+
+    def __init__(self, maps: torch.Tensor):
+        if not isinstance(maps, torch.Tensor) or maps.dim() not in (2, 3):
+            raise ValueError("maps must be a B x H x W tensor")
+        maps = maps[None] if maps.dim() == 2 else maps
+        self.shape = tuple(maps.shape)
+        r = average_ranks(maps.detach().double().flatten(1))
+        self.centred = r - r.mean(dim=1, keepdim=True)
+        self.spread = (self.centred * self.centred).sum(1)
+
+
+def spearman(a: "torch.Tensor | Ranks", b: "torch.Tensor | Ranks") -> torch.Tensor:
+    """Spearman rank correlation of each pair of maps (B x H x W each, or `Ranks` of them) -> (B,)."""
+    if not isinstance(a, Ranks) and not isinstance(b, Ranks):
+        _checked(a, b)
+    ra, rb = (m if isinstance(m, Ranks) else Ranks(m) for m in (a, b))
+    if ra.shape != rb.shape:
+        raise ValueError(f"maps must be two B x H x W tensors of the same shape, got {ra.shape} and {rb.shape}")
+    va, vb = ra.spread, rb.spread.to(ra.spread.device)
+    cov = (ra.centred * rb.centred.to(ra.centred.device)).sum(1)
     flat_a, flat_b = va == 0, vb == 0
     rho = cov / (va * vb).sqrt().clamp_min(1e-300)
     rho = torch.where(flat_a & flat_b, torch.ones_like(rho), torch.where(flat_a | flat_b, torch.zeros_like(rho), rho))
