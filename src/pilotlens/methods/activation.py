@@ -25,7 +25,7 @@ class Activation(Explainer):
         act, output = self.capture_layer(x, hooks, with_grad=False)
         return upsample(act.mean(dim=1), tuple(x.shape[-2:]), mode="bicubic"), output
 
-    def finish(self, raw):
-        maps = normalize(raw)
+    def finish(self, raw, limits=None):
+        maps = normalize(raw, limits)
         t = self.options["threshold"]
         return maps if t is None else (maps >= float(t)).float()

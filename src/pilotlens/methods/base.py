@@ -18,7 +18,7 @@ from ..hooks import HookSet, capture, eval_mode
 from ..layers import LayerSpec, find_layer
 from ..layout import arrange, decide
 from ..model_io import check_input, device_of, model_output
-from ..saliency import Saliency, finite_maps, normalize
+from ..saliency import Saliency, finite_maps, nonfinite_rows, normalize
 from ..targets import Target, TargetSpec, chosen_target, freeze, parse_target, score
 from .options import check_options
 
@@ -79,9 +79,10 @@ class Explainer:
         known once it ran (visual_backprop's stages): the Saliency reports it, nothing is stored."""
         raise NotImplementedError
 
-    def finish(self, raw: torch.Tensor) -> torch.Tensor:
-        """raw -> maps in [0, 1]; min-max per image unless a method says otherwise."""
-        return normalize(raw)
+    def finish(self, raw: torch.Tensor, limits: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """raw -> maps in [0, 1]; min-max per image unless a method says otherwise. `limits`: each image's
+        (min, max) of raw when already known (saliency.bounds)."""
+        return normalize(raw, limits)
 
     def is_signed(self) -> bool:
         """Whether this explainer's raw maps carry a sign (drawn with a diverging colour map)."""
@@ -94,6 +95,7 @@ class Explainer:
         The map of an image whose model output or input is not finite is all zeros, never NaN:
         `Saliency.nonfinite` lists those images and a warning names them."""
         x = self._check_input(x)
+        x_bad = nonfinite_rows(x)  # now, while x is in the cache: the forward pass then reads it warm
         spec = parse_target(target)
         bound = self._for_shape(tuple(x.shape[1:]))
         with HookSet() as hooks, _eval(self.model), torch.enable_grad():
@@ -103,7 +105,7 @@ class Explainer:
         raw, output = raw.detach().float(), output.detach()
         layer = read[0] if read else bound.layer_name
         label = repr(chosen_target(spec, output))
-        maps, raw, bad = finite_maps(self.finish, raw, x, output, self.name)
+        maps, raw, bad = finite_maps(self.finish, raw, x_bad, output, self.name)
         return Saliency(maps=maps, raw=raw, output=output, method=self.name, layer=layer,
                         target=label, signed=self.is_signed(), nonfinite=bad)
 
