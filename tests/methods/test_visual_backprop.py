@@ -102,3 +102,28 @@ def test_model_without_conv_layers_names_its_layers():
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 1))
     with pytest.raises(ValueError, match="(?s)needs Conv2d.*Flatten.*Linear"):
         pilotlens.explain(model, torch.rand(1, 3, 2, 2), "visual_backprop")
+
+
+@pytest.mark.parametrize("layer, size", [
+    (nn.Conv2d(1, 1, 5, stride=2), (66, 200)),                       # PilotNet's first conv: output_padding 1
+    (nn.Conv2d(1, 1, (3, 4), stride=(1, 3), padding=(1, 2)), (11, 17)),
+    (nn.Conv2d(1, 1, 3, stride=2, padding=1, dilation=2), (15, 16)),
+    (nn.Conv2d(1, 1, 2, stride=4), (13, 14)),                         # rows no window reached: padded with 0
+    (nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), (10, 13)),  # ceil_mode: the transposed conv is cut
+    (nn.AvgPool2d(2), (9, 8)),
+])
+def test_scale_up_is_the_all_ones_transposed_convolution_for_every_geometry(layer, size):
+    """scale_up runs the batch's one-channel maps as the channels of one grouped transposed convolution;
+    the definition, spread cell by cell, is the reference, and the strided-add path must agree with both."""
+    from pilotlens.methods.visual_backprop import Step, scale_up, scale_up_by_adds
+    with torch.no_grad():
+        h, w = layer(torch.zeros(1, 1, *size)).shape[-2:]
+    two = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    step = Step("l", two(layer.kernel_size), two(layer.stride), two(layer.padding),
+                two(getattr(layer, "dilation", 1)), size, isinstance(layer, nn.Conv2d))
+    m = torch.rand(3, 1, h, w)
+    for up in (scale_up, scale_up_by_adds):
+        got = up(m, step)
+        assert got.shape == (3, 1, *size)
+        for i in range(3):
+            assert_rel_close(got[i, 0], torch.from_numpy(deconv_by_loops(m[i, 0].double().numpy(), layer, size)))

@@ -55,15 +55,39 @@ class Step:
 
 
 def scale_up(m: torch.Tensor, step: Step) -> torch.Tensor:
-    """Spread each cell of m (B x 1 x h x w) over the input pixels its kernel window covered.
+    """Spread each cell of m (B x 1 x h x w) over the input pixels its kernel window covered: a transposed
+    convolution with an all-ones kernel, the output cut to the layer's input size (rows and columns no
+    window reached stay 0).
 
-    This is a transposed convolution with an all-ones kernel. The kernel is separable, so it is done
-    as k strided adds along each axis: on CPU that is several times faster than conv_transpose2d on
-    one channel, and exactly the same sums.
-    """
+    The B one-channel maps run as ONE image of B channels through a grouped (depthwise) transposed
+    convolution: oneDNN vectorises across the channels, where a one-channel transposed convolution runs
+    2-9x slower than strided adds. Measured on CPU (batch 32, one thread): PilotNet's last scale-up to
+    66 x 200 0.19 ms against 0.54 ms by strided adds, donkey's to 120 x 160 0.27 against 0.77 ms. The sums
+    are the same up to their order (float rounding, 2e-7 of the map's scale). Other dtypes (no oneDNN
+    kernel) take the strided adds."""
     if step.crop is not None:
         top, bottom, left, right = step.crop
         return F.pad(m, (left, right, top, bottom))  # the cropped-away border saw nothing
+    if m.dtype not in (torch.float32, torch.float64) or m.shape[1] != 1:
+        return scale_up_by_adds(m, step)
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw), (H, W) = step.kernel, step.stride, step.dilation, step.padding, step.in_size
+    B, _, h, w = m.shape
+    # the transposed conv's own output size, then what is missing (at most stride - 1: output_padding)
+    # or too much (a ceil_mode pool: cut)
+    size = ((h - 1) * sh - 2 * ph + dh * (kh - 1) + 1, (w - 1) * sw - 2 * pw + dw * (kw - 1) + 1)
+    extra = (H - size[0], W - size[1])
+    pad = tuple(min(max(e, 0), max(s, d) - 1) for e, s, d in zip(extra, (sh, sw), (dh, dw)))
+    out = F.conv_transpose2d(m.reshape(1, B, h, w), m.new_ones((B, 1, kh, kw)), stride=(sh, sw),
+                             padding=(ph, pw), output_padding=pad, groups=B, dilation=(dh, dw))
+    out = out.reshape(B, 1, *out.shape[-2:])[..., :H, :W]
+    if out.shape[-2:] != (H, W):
+        out = F.pad(out, (0, W - out.shape[-1], 0, H - out.shape[-2]))  # rows no window reached stay 0
+    return out
+
+
+def scale_up_by_adds(m: torch.Tensor, step: Step) -> torch.Tensor:
+    """scale_up as k strided adds along each axis (the all-ones kernel is separable): exactly the sums of
+    the definition, in its order; any dtype."""
     (kh, kw), (sh, sw), (dh, dw) = step.kernel, step.stride, step.dilation
     B, C, h, w = m.shape
     rows = m.new_zeros((B, C, h, (w - 1) * sw + dw * (kw - 1) + 1))
