@@ -109,3 +109,22 @@ def test_guided_backprop_equals_captum_through_the_fast_path():
     assert fast_convs(model)
     ref = GuidedBackprop(model).attribute(x.clone(), target=1).abs().amax(dim=1)
     assert_rel_close(pilotlens.explain(model, x, "guided_backprop", target=1).raw, ref)
+
+
+def test_conv_input_grad_comes_back_channels_last_and_the_channel_max_is_exact():
+    """The depth-to-space step writes channels_last memory (whole (b, c) blocks move); the gradient methods'
+    channel-by-channel max over |grad| then equals abs().amax(dim=1), NaN included."""
+    from pilotlens.methods.base import channel_max_abs
+    torch.manual_seed(1)
+    w, x = torch.randn(24, 3, 5, 5), torch.randn(4, 3, 66, 200)
+    g = torch.randn_like(torch.nn.functional.conv2d(x, w, stride=2))
+    grad = conv_input_grad(g, w, (2, 2), (0, 0), (66, 200))
+    assert grad.is_contiguous(memory_format=torch.channels_last) and not grad.is_contiguous()
+    assert_rel_close(grad, torch.nn.grad.conv2d_input(x.shape, w, g, (2, 2), (0, 0)))
+    grad = grad.clone(memory_format=torch.channels_last)
+    grad[1, 2, 5, 7] = float("nan")
+    ref = grad.contiguous().abs().amax(dim=1)
+    got = channel_max_abs(grad)
+    assert torch.equal(got.isnan(), ref.isnan()) and got.isnan().sum() == 1
+    assert torch.equal(torch.nan_to_num(got), torch.nan_to_num(ref))
+    assert torch.equal(torch.nan_to_num(channel_max_abs(grad.contiguous())), torch.nan_to_num(ref))  # NCHW: amax

@@ -23,17 +23,23 @@ MAX_IN_CHANNELS = 4
 
 def conv_input_grad(g: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int],
                     in_size: tuple[int, int]) -> torch.Tensor:
-    """d conv2d(x, weight, stride=stride, padding=padding) / dx applied to g (dilation 1, groups 1): B x C x H x W."""
+    """d conv2d(x, weight, stride=stride, padding=padding) / dx applied to g (dilation 1, groups 1): B x C x H x W,
+    channels_last in memory."""
     O, C, kh, kw = weight.shape
     (sh, sw), (ph, pw), (H, W) = stride, padding, in_size
     th, tw = -(-kh // sh), -(-kw // sw)                  # taps per phase
     wp = weight.new_zeros(O, C, sh * th, sw * tw)
     wp[:, :, :kh, :kw] = weight
-    # phase (a, b), tap (p, q) of output channel o = weight[o, c, a + s*p, b + s*q], flipped for the transpose
-    wp = wp.view(O, C, th, sh, tw, sw).permute(1, 3, 5, 0, 2, 4).flip(-2, -1).reshape(C * sh * sw, O, th, tw)
+    # output channel (a, b, c), c fastest: tap (p, q) of phase (a, b) = weight[o, c, a + s*p, b + s*q], flipped
+    # for the transpose
+    wp = wp.view(O, C, th, sh, tw, sw).permute(3, 5, 1, 0, 2, 4).flip(-2, -1).reshape(sh * sw * C, O, th, tw)
     r = F.conv2d(g.contiguous(memory_format=torch.channels_last), wp, padding=(th - 1, tw - 1))
     B, _, hr, wr = r.shape
-    full = r.view(B, C, sh, sw, hr, wr).permute(0, 1, 4, 2, 5, 3).reshape(B, C, hr * sh, wr * sw)
+    # depth to space. r's memory runs (B, hr, wr, a, b, c); the input gradient's channels_last memory runs
+    # (B, hr, a, wr, b, c): one copy that moves whole (b, c) blocks. Shuffling into NCHW instead moved single
+    # floats and cost 1.6 ms on PilotNet's batch of 32, a fifth of the first conv's whole input gradient.
+    full = (r.permute(0, 2, 3, 1).reshape(B, hr, wr, sh, sw * C).transpose(2, 3)
+            .reshape(B, hr * sh, wr * sw, C).permute(0, 3, 1, 2))
     out = full[..., ph:ph + H, pw:pw + W]
     if out.shape[-2:] != (H, W):  # rows and columns past the last window get no gradient
         out = F.pad(out, (0, W - out.shape[-1], 0, H - out.shape[-2]))

@@ -208,6 +208,22 @@ def _eval(model: nn.Module):
     return eval_mode(model) if any(m.training for m in model.modules()) else nullcontext()
 
 
+def channel_max_abs(grad: torch.Tensor) -> torch.Tensor:
+    """B x C x H x W -> B x H x W, the largest |value| over the channels (the gradient methods' map).
+
+    The input gradient comes back channels_last (methods/_fast_input_grad.py, layout.py), where `amax(dim=1)`
+    reduces 3 side-by-side floats at a time: 1.35 ms on PilotNet's batch of 32, against 0.50 ms for the
+    same maxima taken channel by channel (exact either way; NaN propagates in both)."""
+    if (grad.dim() == 4 and 1 < grad.shape[1] <= 4 and grad.device.type == "cpu"
+            and grad.is_contiguous(memory_format=torch.channels_last) and not grad.is_contiguous()):
+        first, *rest = grad.unbind(1)
+        out = first.abs()
+        for c in rest:
+            torch.maximum(out, c.abs(), out=out)
+        return out
+    return grad.abs().amax(dim=1)
+
+
 def upsample(maps: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
     """B x h x w -> B x H x W (bilinear, align_corners=False, as captum and the Grad-CAM papers).
 

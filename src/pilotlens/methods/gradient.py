@@ -1,7 +1,7 @@
 """Vanilla gradient saliency (Simonyan et al. 2014): max over channels of |d score / d x|."""
 from __future__ import annotations
 
-from .base import Explainer, register
+from .base import Explainer, channel_max_abs, register
 
 
 @register
@@ -10,4 +10,4 @@ class Gradient(Explainer):
 
     def attribute(self, x, target, hooks):
         grad, output, _ = self.input_gradient(x, target)
-        return grad.abs().amax(dim=1), output
+        return channel_max_abs(grad), output

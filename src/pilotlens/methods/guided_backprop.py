@@ -3,7 +3,7 @@ every activation on the way back; max over channels of its absolute value."""
 from __future__ import annotations
 
 from ..hooks import add_guided_hooks
-from .base import Explainer, register
+from .base import Explainer, channel_max_abs, register
 
 
 @register
@@ -15,4 +15,4 @@ class GuidedBackprop(Explainer):
             raise ValueError("guided_backprop needs activation modules (nn.ReLU, nn.ELU, ...) in the model; "
                              "it has none (functional activations cannot be guided)")
         grad, output, _ = self.input_gradient(x, target)
-        return grad.abs().amax(dim=1), output
+        return channel_max_abs(grad), output

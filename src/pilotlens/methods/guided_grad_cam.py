@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..hooks import HookSet, add_guided_hooks
-from .base import register, upsample
+from .base import channel_max_abs, register, upsample
 from .grad_cam import GradCAM
 
 
@@ -18,4 +18,4 @@ class GuidedGradCAM(GradCAM):
         with HookSet() as guided:
             add_guided_hooks(self.model, guided)
             grad, _, _ = self.input_gradient(x, target, fixed)
-        return grad.abs().amax(dim=1) * upsample(cam, tuple(x.shape[-2:])), output
+        return channel_max_abs(grad) * upsample(cam, tuple(x.shape[-2:])), output
