@@ -68,8 +68,8 @@ def _probe(model: nn.Module, x: torch.Tensor) -> bool:
     if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
         return False  # nothing to gain
     with torch.no_grad():
-        try:
-            plain = model_output(model(x))
+        try:  # the plain forward on NCHW memory, whatever layout the batch came in (Pilot.prepare's is channels_last)
+            plain = model_output(model(x.contiguous()))
         except Exception:  # noqa: BLE001 - the plain forward's own error is the explainer's to report
             return False
         try:

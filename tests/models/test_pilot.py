@@ -72,6 +72,35 @@ def test_prepare_batch_equals_one_at_a_time():
     assert torch.equal(p.prepare(Frame(imgs[1], 1)), batch[1:2])
 
 
+class ReadsMemory(Tiny):
+    """Reads the conv's activation in storage order: wrong on a channels_last batch (layout.py refuses it)."""
+
+    def forward(self, x):
+        a = self.relu(self.conv(x))
+        return self.fc(a.as_strided((a.shape[0], a[0].numel()), (a[0].numel(), 1))[:, :4])
+
+
+def test_prepare_lays_the_batch_out_as_the_model_runs_it():
+    """channels_last memory where layout.py's verdict says the model runs that way (the explainers then
+    copy nothing), NCHW where it does not or when asked; the same values, and the same maps, either way."""
+    import pilotlens
+    imgs = frames(4)
+    p = Pilot(zoo.PilotNet().eval(), input_size=(200, 66), crop=(40, 10, 0, 0), color="yuv")
+    x, plain = p.prepare(imgs), p.prepare(imgs, channels_last=False)
+    cl = torch.channels_last
+    assert x.is_contiguous(memory_format=cl) and not x.is_contiguous() and plain.is_contiguous()
+    assert torch.equal(x, plain)
+    for method in ("visual_backprop", "gradient"):
+        a, b = pilotlens.explain(p.model, x, method), pilotlens.explain(p.model, plain, method)
+        assert torch.equal(a.raw, b.raw) and torch.equal(a.output, b.output)
+    assert p.predict(imgs)["angle"].tolist() == p.predict(imgs)["angle"].tolist()
+    with torch.no_grad():  # predictions stay those of the plain forward
+        assert p.predict(imgs)["angle"].tolist() == p.model(plain)[:, 0].tolist()
+    odd = Pilot(ReadsMemory().eval(), input_size=(60, 30))
+    y = odd.prepare(imgs)
+    assert y.is_contiguous() and torch.equal(y, odd.prepare(imgs, channels_last=False))
+
+
 def test_prepare_without_resize_keeps_pixels():
     p = Pilot(Tiny(), input_size=(160, 120), color="rgb", scale=1.0)
     img = frames(1)[0]

@@ -130,16 +130,18 @@ class Seeing:
             batch[i] = roi if roi.shape[:2] == (h, w) else cv2.resize(roi, (w, h), interpolation=cv2.INTER_AREA)
         return batch
 
-    def to_tensor(self, batch: np.ndarray, device, dtype: torch.dtype) -> torch.Tensor:
+    def to_tensor(self, batch: np.ndarray, device, dtype: torch.dtype, channels_last: bool = False) -> torch.Tensor:
         """A uint8 RGB batch B x h x w x 3 at input_size (from `view`) -> B x C x h x w on `device`
-        in `dtype`: colour conversion and scaling, once over the whole batch."""
+        in `dtype`: colour conversion and scaling, once over the whole batch. `channels_last`: leave the
+        permuted batch in its B x h x w x C memory (channels_last, no copy) instead of copying it to NCHW."""
         w, h = self.input_size
         if not (isinstance(batch, np.ndarray) and batch.dtype == np.uint8 and batch.ndim == 4
                 and batch.shape[1:] == (h, w, 3)):
             raise ValueError(f"from_view takes a uint8 RGB batch B x {h} x {w} x 3 (the pilot's input size), got "
                              f"shape {getattr(batch, 'shape', None)} dtype {getattr(batch, 'dtype', None)}")
         batch = colors.convert(batch, self.color)
-        x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).contiguous().to(dtype)
+        x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2)
+        x = (x if channels_last else x.contiguous()).to(dtype)  # element-wise ops below keep the memory layout
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         return (x * self.scale - mean) / std
