@@ -11,8 +11,10 @@ are BOTH timed right before every call, and the faster of the two is the denomin
 usually channels_last, the layout pilotlens's explainers run; a ratio to the NCHW pass alone would flatter
 them). Each round runs every method once (in an order shuffled anew each round, seeded), each preceded by the
 two forward passes; a method's ratio is the median over rounds of (its time / the faster forward next to it).
-The references get the same layout advantage where they accept it: captum and torchcam are given the
-channels_last batch whenever the model runs it (pilotlens/layout.py's verdict). pytorch-grad-cam is not
+Every implementation gets the batch the unit ran: the channels_last batch whenever the model runs it
+(pilotlens/layout.py's verdict), made before timing, as `Pilot.prepare` makes it for free from H x W x C
+frames; pilotlens's targeted methods are ALSO timed on the NCHW batch (rows "... (NCHW batch)"), where they
+make the channels_last copy themselves, as a caller holding an NCHW tensor pays it. pytorch-grad-cam is not
 installed here (it needs torchvision, which this CPU environment does not carry): the header says so.
 See bench/README.md for how to read the tables.
 
@@ -152,7 +154,14 @@ class Case:
     last: torch.Tensor | None = None     # the maps of the last timed call
 
 
-def pilotlens_cases(b: Bench, x: torch.Tensor) -> tuple[list[Case], list[str]]:
+#: the suffix of the secondary rows: pilotlens's explainers handed the caller's NCHW batch (they arrange it
+#: channels_last themselves, paying the copy the unit does not pay)
+ON_NCHW = " (NCHW batch)"
+
+
+def pilotlens_cases(b: Bench, x: torch.Tensor, x_nchw: torch.Tensor | None = None) -> tuple[list[Case], list[str]]:
+    """pilotlens's methods on x (the batch the fastest forward runs: channels_last where the model takes it,
+    as Pilot.prepare builds it); with x_nchw also the targeted methods on the NCHW batch, as secondary rows."""
     specs = [
         ("visual_backprop", {}, False), ("grad_cam", {}, False), ("gradient", {}, False),
         ("guided_backprop", {}, False), ("activation", {}, False), ("cam", {}, False),
@@ -168,8 +177,12 @@ def pilotlens_cases(b: Bench, x: torch.Tensor) -> tuple[list[Case], list[str]]:
             skipped.append(f"{method}: {str(exc).split(';')[0]}")
             continue
         opts = ", ".join(f"{k}={v}" for k, v in options.items())
+        label = f"pilotlens.explainer(model, {method!r}{', ' + opts if opts else ''})"
         cases.append(Case(method, "pilotlens", lambda ex=ex: ex(x, target=0).maps, slow,
-                          f"pilotlens.explainer(model, {method!r}{', ' + opts if opts else ''})"))
+                          label + " on the batch the fastest forward runs"))
+        if x_nchw is not None and x_nchw is not x and method in TARGETS:
+            cases.append(Case(method + ON_NCHW, "pilotlens", lambda ex=ex: ex(x_nchw, target=0).maps, slow,
+                              label + " on the NCHW batch (it makes the channels_last copy itself)"))
     return cases, skipped
 
 
@@ -303,8 +316,8 @@ def check_maps(cases: list[Case], x: torch.Tensor) -> list[str]:
         elif c.method in ours:
             c.diff = float((maps - ours[c.method].last).abs().max())
             if c.diff > 1e-5 and c.method in LAYOUT_SENSITIVE and c.library == "captum":  # torchcam normalises first
-                with batch_as_given():
-                    plain = float((maps - ours[c.method].run()).abs().max())
+                with batch_as_given():  # the NCHW rows' explainer: the batch as given must be NCHW to mean it
+                    plain = float((maps - ours.get(c.method + ON_NCHW, ours[c.method]).run()).abs().max())
                 notes.append(f"  Δmap {c.library} {c.method}: {c.diff:.0e}; pilotlens on the batch as given "
                              f"(PILOTLENS_CHANNELS_LAST=0): {plain:.0e}")
     return notes
@@ -486,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
           f"threads {args.threads}; at most {fast_rounds} rounds (fast), {0 if args.no_slow else slow_rounds} (slow), "
           f"{seconds:.0f} s budget per thread count; load average at start: {load()}")
     print("ratios are to the FASTEST forward pass (NCHW and channels_last both timed next to each call); "
-          "references run on the channels_last batch where the model takes it; [p25–p75] across rounds\n")
+          "every implementation runs on the channels_last batch where the model takes it (pilotlens's rows "
+          "'(NCHW batch)': on the NCHW batch, paying the copy); [p25–p75] across rounds\n")
 
     results, legend = [], {}
     for threads in args.threads:
@@ -506,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
                                          label="model(x.contiguous(memory_format=torch.channels_last)), no_grad"))
                 noise = Case("forward again", "forward", forwards[-1].run,
                              label=f"the {forwards[-1].method} pass timed as a case: the noise floor of every ratio")
-                ours, skipped = pilotlens_cases(b, x)
+                ours, skipped = pilotlens_cases(b, xr, x)
                 cases = ours + captum_cases(b, xr) + torchcam_cases(b, xr)
                 if args.no_slow or (args.quick and batch != min(args.batch)):
                     cases = [c for c in cases if not c.slow]
@@ -549,8 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nload average at end: {load()}; total {time.perf_counter() - started:.0f} s\n")
     print("## Markdown\n")
     print(f"Ratios to the fastest forward pass (`torch.no_grad()`, NCHW and channels_last both timed next to each "
-          f"call, the faster one the unit), median over interleaved rounds; references on the channels_last batch "
-          f"where the model takes it; {machine()}; {GRADCAM_LIB}. "
+          f"call, the faster one the unit), median over interleaved rounds; pilotlens and the references on the "
+          f"channels_last batch where the model takes it (pilotlens's '(NCHW batch)' rows: on the NCHW batch); {machine()}; {GRADCAM_LIB}. "
           "Speedup = reference's ratio / pilotlens's. Δmap = max |reference map − pilotlens map| (both min-max "
           "normalised at input resolution; smoothgrad draws different noise).\n")
     for title, table, skipped, notes in results:
