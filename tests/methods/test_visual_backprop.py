@@ -112,10 +112,13 @@ def test_model_without_conv_layers_names_its_layers():
     (nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), (10, 13)),  # ceil_mode: the transposed conv is cut
     (nn.AvgPool2d(2), (9, 8)),
 ])
-def test_scale_up_is_the_all_ones_transposed_convolution_for_every_geometry(layer, size):
-    """scale_up runs the batch's one-channel maps as the channels of one grouped transposed convolution;
-    the definition, spread cell by cell, is the reference, and the strided-add path must agree with both."""
+def test_scale_up_is_the_all_ones_transposed_convolution_for_every_geometry(layer, size, monkeypatch):
+    """scale_up runs the batch's one-channel maps as the channels of one grouped transposed convolution
+    (here for every map size); the definition, spread cell by cell, is the reference, and the strided-add
+    path (small maps) must agree with both."""
+    from pilotlens.methods import visual_backprop
     from pilotlens.methods.visual_backprop import Step, scale_up, scale_up_by_adds
+    monkeypatch.setattr(visual_backprop, "TCONV_PIXELS", 0)
     with torch.no_grad():
         h, w = layer(torch.zeros(1, 1, *size)).shape[-2:]
     two = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
