@@ -22,12 +22,23 @@ where the model takes it (layout.py). What is left to measure:
              that is 10-25 % faster than oneDNN's own backward-data at PilotNet's and donkey's second and third
              convs, and the same to the bit; inside the whole backward, with the copies, it measured at
              0.93-1.28x the current engine's speed (median 1.00-1.02x in most cells: noise), so not adopted.
+
+Issue 23's changes, each undone alone (what it buys), and one that was tried and not kept:
+
+  adds       VisualBackProp's scale-ups by k strided adds per axis (before: the grouped transposed convolution
+             of methods/visual_backprop.py).
+  matvec     VisualBackProp's stage means of a channels_last stage as one matrix-vector product: 0.65x the
+             time of mean(dim=1) alone, no gain inside the call (measured twice, in two sessions): not kept.
+  nchw_shuffle  the first conv's input gradient shuffled into NCHW memory and the gradient methods' channel
+             max by abs().amax(dim=1) (before: channels_last memory, the max channel by channel).
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -39,8 +50,33 @@ import pilotlens  # noqa: E402
 import pilotlens.layout  # noqa: E402
 from pilotlens.methods import _fast_input_grad as fast  # noqa: E402
 
+vbp = importlib.import_module("pilotlens.methods.visual_backprop")
+gradient_modules = [importlib.import_module(f"pilotlens.methods.{m}")
+                    for m in ("gradient", "guided_backprop", "guided_grad_cam")]
 CURRENT_LIMIT = fast.MAX_IN_CHANNELS
 CURRENT_GRAD = fast.conv_input_grad
+CURRENT_SCALE_UP = vbp.scale_up
+CURRENT_CHANNEL_MAX = gradient_modules[0].channel_max_abs
+CURRENT_STAGE_MEAN = vbp.stage_mean
+
+
+def input_grad_nchw(g, weight, stride, padding, in_size):
+    """The library's input gradient, copied into NCHW memory (the shuffle's old output layout)."""
+    return CURRENT_GRAD(g, weight, stride, padding, in_size).contiguous()
+
+
+def channel_max_amax(grad):
+    return grad.abs().amax(dim=1)
+
+
+def scale_up_adds(m, step):
+    return CURRENT_SCALE_UP(m, step) if step.crop is not None else vbp.scale_up_by_adds(m, step)
+
+
+def mean_matvec(a):
+    if a.dim() == 4 and a.is_contiguous(memory_format=torch.channels_last) and not a.is_contiguous():
+        return torch.matmul(a.permute(0, 2, 3, 1), a.new_full((a.shape[1],), 1 / a.shape[1])).unsqueeze(1)
+    return a.mean(dim=1, keepdim=True)
 
 
 def input_grad_tconv(g, weight, stride, padding, in_size):
@@ -55,24 +91,35 @@ def input_grad_tconv(g, weight, stride, padding, in_size):
 
 
 #: variant -> (which strided convs take the custom backward: input channels up to, PILOTLENS_CHANNELS_LAST,
-#: that backward)
+#: that backward, VisualBackProp's scale-up, the gradient methods' channel max)
 VARIANTS = {
-    "current": (CURRENT_LIMIT, "1", CURRENT_GRAD),
-    "plain": (0, "1", CURRENT_GRAD),
-    "nchw": (CURRENT_LIMIT, "0", CURRENT_GRAD),
-    "all": (10 ** 9, "1", CURRENT_GRAD),
-    "tconv": (10 ** 9, "1", input_grad_tconv),
+    "current": (CURRENT_LIMIT, "1", CURRENT_GRAD, CURRENT_SCALE_UP, CURRENT_CHANNEL_MAX),
+    "plain": (0, "1", CURRENT_GRAD, CURRENT_SCALE_UP, CURRENT_CHANNEL_MAX),
+    "nchw": (CURRENT_LIMIT, "0", CURRENT_GRAD, CURRENT_SCALE_UP, CURRENT_CHANNEL_MAX),
+    "all": (10 ** 9, "1", CURRENT_GRAD, CURRENT_SCALE_UP, CURRENT_CHANNEL_MAX),
+    "tconv": (10 ** 9, "1", input_grad_tconv, CURRENT_SCALE_UP, CURRENT_CHANNEL_MAX),
+    "adds": (CURRENT_LIMIT, "1", CURRENT_GRAD, scale_up_adds, CURRENT_CHANNEL_MAX),
+    "matvec": (CURRENT_LIMIT, "1", CURRENT_GRAD, CURRENT_SCALE_UP, CURRENT_CHANNEL_MAX),  # + mean_matvec
+    "nchw_shuffle": (CURRENT_LIMIT, "1", input_grad_nchw, CURRENT_SCALE_UP, channel_max_amax),
 }
 GRADIENT_METHODS = {"gradient", "guided_backprop", "integrated_gradients", "smoothgrad", "guided_grad_cam"}
+VBP_VARIANTS = {"adds", "matvec"}
 
 
 def applies(variant: str, method: str) -> bool:
-    """The backward variants change only the gradient path: other methods would time the same code twice."""
+    """The backward variants change only the gradient path, the VisualBackProp ones only that method: other
+    methods would time the same code twice."""
+    if variant in VBP_VARIANTS:
+        return method == "visual_backprop"
     return method in GRADIENT_METHODS or variant in ("current", "nchw")
 
 
 def use(variant: str) -> None:
-    fast.MAX_IN_CHANNELS, os.environ[pilotlens.layout.ENV], fast.conv_input_grad = VARIANTS[variant]
+    (fast.MAX_IN_CHANNELS, os.environ[pilotlens.layout.ENV], fast.conv_input_grad, vbp.scale_up,
+     channel_max) = VARIANTS[variant]
+    for module in gradient_modules:
+        module.channel_max_abs = channel_max
+    vbp.stage_mean = mean_matvec if variant == "matvec" else CURRENT_STAGE_MEAN
 
 
 def main(argv=None) -> int:
@@ -83,7 +130,11 @@ def main(argv=None) -> int:
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     p.add_argument("--repeats", type=int, default=12)
     p.add_argument("--threads", type=int, nargs="+", default=[1])
+    p.add_argument("--clock", choices=["wall", "thread"], default="wall",
+                   help="thread: this thread's CPU time, robust on a shared machine (forces --threads 1)")
     args = p.parse_args(argv)
+    if args.clock == "thread":
+        es.CLOCK, args.threads = time.thread_time, [1]
     allocator = es.steady_allocator()
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -92,25 +143,28 @@ def main(argv=None) -> int:
         for b in es.benches(args.models):
             for batch in args.batch:
                 x = b.batch(batch)
+                pilotlens.layout.decide(b.model, x)
+                # every variant gets the batch the fastest forward runs (as Pilot.prepare makes it), but `nchw`,
+                # whose point is the batch as given
+                x_cl = pilotlens.layout.arrange(b.model, x)
                 cases = []
                 for method in args.methods:
                     ex = pilotlens.explainer(b.model, method)
                     use("current")
-                    ref = ex(x, target=0)
+                    ref = ex(x_cl, target=0)
                     for variant in args.variants:
                         if not applies(variant, method):
                             continue
 
-                        def run(ex=ex, variant=variant):
+                        def run(ex=ex, variant=variant, xin=x if variant == "nchw" else x_cl):
                             use(variant)
                             try:
-                                return ex(x, target=0).maps
+                                return ex(xin, target=0).maps
                             finally:
                                 use("current")
                         c = es.Case(method, variant, run, label=variant)
                         c.diff = float((run() - ref.maps).abs().max())
                         cases.append(c)
-                x_cl = x.contiguous(memory_format=torch.channels_last)  # the forward the current engine runs
                 forwards = [es.Case("forward NCHW", "forward", lambda m=b.model, x=x: es._forward(m, x)),
                             es.Case("forward channels_last", "forward", lambda m=b.model: es._forward(m, x_cl))]
                 es.measure(cases, forwards, args.repeats, args.repeats, float("inf"), 3, 0.03)
