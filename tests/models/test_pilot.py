@@ -432,3 +432,20 @@ def test_to_input_is_the_inverse_of_to_frame_on_the_crop():
     lane = np.zeros((8, 8), bool)
     lane[2:6, 3] = True                                                 # a one-pixel line in the crop
     assert pilot.to_input(lane).shape == (4, 8) and pilot.to_input(lane)[:, 3].min() == 1
+
+
+def test_prepare_leaves_a_model_in_training_mode_untouched():
+    """No hidden passes: the layout probe would move batch-norm statistics."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from pilotlens.models.pilot import Pilot
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.LazyLinear(1))
+    model(torch.zeros(1, 3, 20, 30))
+    pilot = Pilot(model, input_size=(30, 20))
+    model.train()
+    before = model[1].running_mean.clone()
+    x = pilot.prepare(np.random.default_rng(0).integers(0, 255, (2, 20, 30, 3), dtype=np.uint8))
+    assert torch.equal(model[1].running_mean, before) and model[1].num_batches_tracked.item() == 1
+    assert x.is_contiguous()

@@ -110,7 +110,9 @@ class Pilot:
         """
         x = self.seeing.to_tensor(self.view(frames), self.device, self.dtype, channels_last=True)
         if channels_last is None:
-            channels_last = layout.decide(self.model, x)
+            # the verdict's probe runs the model twice: never on a model in training mode, whose batch-norm
+            # statistics those passes would move (and whose dropout would make the verdict meaningless)
+            channels_last = not self.model.training and layout.decide(self.model, x)
         return x if channels_last else x.contiguous()
 
     def view(self, frames) -> np.ndarray:
