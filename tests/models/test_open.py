@@ -4,6 +4,7 @@ that feed it."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,19 +18,9 @@ from pilotlens.models.pilot import Pilot
 
 from . import keras_cases as K
 from . import onnx_cases as C
+from . import tiny_net
 
-NET = """
-from torch import nn
-
-
-class Tiny(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 2, 3)
-
-    def forward(self, x):
-        return self.conv(x).mean(dim=(2, 3))
-"""
+NET = Path(tiny_net.__file__).read_text()     # a user's model file: class Tiny
 
 DENSE = """
 import torch

@@ -4,12 +4,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from pilotlens.models import zoo
 from pilotlens.models.pilot import Pilot
 from pilotlens.models.pilot_file import WEIGHTS_DIR
 from pilotlens.models.seeing import Seeing, parse_size
+
+from .tiny_net import Tiny
 
 RNG = np.random.default_rng(4)
 
@@ -57,15 +58,6 @@ def test_seeing_is_frozen_and_checked():
         s.crop = (1, 1, 1, 1)
     with pytest.raises(ValueError, match="mean has 2 values; colour space rgb has 3"):
         Seeing(mean=(1, 2))
-
-
-class Tiny(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 2, 3)
-
-    def forward(self, x):
-        return self.conv(x).mean(dim=(2, 3))
 
 
 def test_a_pilot_takes_a_seeing_or_its_fields_and_keeps_the_old_attributes():
