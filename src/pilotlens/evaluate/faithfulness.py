@@ -110,9 +110,7 @@ def faithfulness_correlation(model: nn.Module, x: torch.Tensor, maps: torch.Tens
         tracker = tracker or Tracker(model, x, target, kind, batch_size)
         shared = perturbations(model, x, target, runs=runs, subset=subset, baseline=baseline, kind=kind,
                                batch_size=batch_size, seed=seed, subsets=subsets, tracker=tracker)
-        kind = tracker.kind
-    elif tracker is not None:
-        kind = tracker.kind
+    kind = tracker.kind if tracker is not None else kind
     flat = maps.flatten(1)
     sub = shared.subsets.to(flat.device)
     attributions = torch.stack([flat.gather(1, sub[i]).sum(1) for i in range(sub.shape[0])], dim=1).cpu()
