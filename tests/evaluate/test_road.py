@@ -35,13 +35,30 @@ def dense_impute(x, removed):
     return out
 
 
+def test_float32_imputation_at_a_model_input_size_agrees_with_float64_to_the_documented_bound():
+    """On a frame of the synthetic drive at PilotNet's 66 x 200, with the masks ROAD draws from an activation
+    map, float32 loses far more than on a toy image (measured up to 2.4e-3 of the image's range): the
+    documented bound (road.py's docstring) is 5e-3."""
+    import pilotlens
+    from pilotlens.data import open_source
+    from pilotlens.models.pilot import Pilot
+    pilot = Pilot.load("pilotnet")
+    x = pilot.prepare([f.image for f in open_source("synthetic", seed=7, frames=4)]).double().contiguous()
+    maps = pilotlens.explain(pilot.model, x.float(), "activation").maps.reshape(4, 66, 200)
+    removed, rows = removal_masks(maps, (0.1, 0.5, 0.9), 0)["morf"]
+    exact = linear_impute(x[rows], removed)
+    fast = linear_impute(x.float()[rows], removed).double()
+    err = (fast - exact).abs().amax(dim=(1, 2, 3)) / (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3)))[rows]
+    assert (err <= 5e-3).all(), err
+
+
 def test_linear_imputation_solves_the_roads_system():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 9, 12, generator=g, dtype=torch.float64)
     removed = torch.rand(2, 9, 12, generator=g) < 0.6
     removed[1, 2:8, 3:10] = True  # a large hole as well
     torch.testing.assert_close(linear_impute(x, removed), dense_impute(x, removed), atol=1e-12, rtol=0)
-    # float32 (the default precision) agrees to the documented 1e-4
+    # float32 (the default precision) agrees to the documented 1e-4 on an image this small
     torch.testing.assert_close(linear_impute(x.float(), removed).double(), dense_impute(x, removed), atol=1e-4, rtol=0)
     # kept pixels are never touched
     out = linear_impute(x, removed)
