@@ -82,3 +82,32 @@ def sobel(model, x, target):
     kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]]).view(1, 1, 3, 3)
     p = F.pad(g, (1, 1, 1, 1), mode="replicate")
     return (F.conv2d(p, kx) ** 2 + F.conv2d(p, kx.transpose(2, 3)) ** 2).sqrt()[:, 0]
+
+
+# ROAD's neighbour weights as the paper gives them (direct 1/6, diagonal 1/12), written out here
+ROAD_WEIGHTS = {(-1, -1): 1 / 12, (-1, 0): 1 / 6, (-1, 1): 1 / 12, (0, -1): 1 / 6, (0, 1): 1 / 6, (1, -1): 1 / 12,
+                (1, 0): 1 / 6, (1, 1): 1 / 12}
+
+
+def dense_impute(x, removed):
+    """ROAD's linear system built and solved densely, pixel by pixel: the reference."""
+    out = x.clone()
+    _, c, h, w = x.shape
+    for i in range(x.shape[0]):
+        unknown = [(a, b) for a in range(h) for b in range(w) if removed[i, a, b]]
+        pos = {p: j for j, p in enumerate(unknown)}
+        A = torch.zeros(len(unknown), len(unknown), dtype=torch.float64)
+        rhs = torch.zeros(len(unknown), c, dtype=torch.float64)
+        for j, (a, b) in enumerate(unknown):
+            for (da, db), wt in ROAD_WEIGHTS.items():
+                aa, bb = a + da, b + db
+                if 0 <= aa < h and 0 <= bb < w:
+                    A[j, j] += wt
+                    if (aa, bb) in pos:
+                        A[j, pos[(aa, bb)]] -= wt
+                    else:
+                        rhs[j] += wt * x[i, :, aa, bb]
+        v = torch.linalg.solve(A, rhs)
+        for j, (a, b) in enumerate(unknown):
+            out[i, :, a, b] = v[j]
+    return out

@@ -80,11 +80,11 @@ def test_road_imputation_equals_quantus(quantus):
             ref = noisy_linear_imputation(x[i].numpy(), indices=idx, noise=0.0)
             worst = max(worst, float(np.abs(ours[i].numpy() - ref).max()))
     assert worst < 1e-10
-    # float32, the default precision: within the documented 1e-4
+    # a float32 input: solved in float64 all the same, so Quantus's answer rounded to float32
     removed = (ranks < int(0.7 * H * W)).view(B, H, W)
     ref = np.stack([noisy_linear_imputation(x[i].numpy(), indices=np.flatnonzero(removed[i].numpy()), noise=0.0)
                     for i in range(B)])
-    assert np.abs(linear_impute(x.float(), removed).numpy() - ref).max() < 1e-4
+    np.testing.assert_allclose(linear_impute(x.float(), removed).numpy(), ref.astype(np.float32), rtol=1e-6, atol=1e-7)
 
 
 def test_cascading_randomisation_equals_mprt_on_the_same_models(quantus, monkeypatch):

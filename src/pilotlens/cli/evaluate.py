@@ -46,7 +46,7 @@ def add_evaluate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=None, metavar="N",
                         help=f"score at most N frames (default {DEFAULT_FRAMES}; {PRESETS['quick']['frames']} with --quick)")
     parser.add_argument("--precision", choices=("float32", "float64"), default="float32",
-                        help="float32 (default; scores agree with float64 to about 1e-4, ROAD's to 1e-3) or float64")
+                        help="float32 (default; scores agree with float64 to about 1e-4) or float64")
     parser.add_argument("--metric-option", action="append", metavar="METRIC.OPTION=VALUE",
                         help="an option of a metric, repeatable: deletion.steps=10, road.fractions=(0.2,0.5,0.8), "
                              "sanity.mode=independent, robustness.perturbations=['noise']")

@@ -18,10 +18,9 @@ the metric: a run is repeatable, and every method meets the same perturbations, 
 tie-break orders.
 
 Precision: float32 by default (the model's own); precision="float64" runs a float64 copy of the
-model on float64 inputs (ROAD's imputation and SSIM then run in float64 too). The float32 scores
-agree with float64 ones to about 1e-4 (deletion, insertion, shift: values of the tracked output,
-whose float32 rounding is 1e-6 relative). ROAD's agree to about 1e-3 only: its float32 imputation
-differs from float64's by up to a few 1e-3 of the image's range at a model's input size (road.py).
+model on float64 inputs (SSIM then runs in float64 too). The float32 scores agree with float64 ones
+to about 1e-4 (deletion, insertion, shift: values of the tracked output, whose float32 rounding is
+1e-6 relative). ROAD's imputation is solved in float64 either way (road.py).
 
 Columns: see `registry.METRICS` (`pilotlens evaluate --help` lists them) and each metric's module.
 """

@@ -9,18 +9,13 @@ pixels K that is the sparse linear system, per channel,
     sum_n w(p, n) * v_p - sum_{n in U} w(p, n) * v_n = sum_{n in K} w(p, n) * x_n     (p in U)
 
 a graph Laplacian with the kept pixels as boundary values: symmetric positive definite whenever one
-pixel is kept. It is built as a scipy.sparse matrix over the removed pixels and solved directly
-(SuperLU, `scipy.sparse.linalg.splu`), one factorisation per mask shared by the image's channels. The
-unknowns are ordered by a nested dissection of the pixel grid (split the grid in two by one row or
-column of pixels, order each half, then the separator; recursively), computed once per image size:
-with the 9-point stencil a one-pixel line separates the halves, so the factors fill in far less than
-with SuperLU's general-purpose ordering (about half the time on PilotNet's 66 x 200 input). The
-system is solved in the input's precision: float32 inputs agree with a float64 solve to 1e-4 of the
-image's range on small images and up to a few 1e-3 at a model's input size (PilotNet's 66 x 200 frames
-of the synthetic drive: 2.4e-3 with 90 % removed, below 5e-4 up to 80 %; tested against 5e-3), float64
-inputs to about 1e-12 (Quantus's own `spsolve` agrees with
-it to 1e-10). Then Gaussian noise of std `noise` x (the channel's std over the image) is added to the
-removed pixels; MoRF and LeRF get the same noise, so their difference is paired.
+pixel is kept. It is solved exactly, one factorisation per mask shared by the image's channels
+(`road_solve`): numbered down the image's short side the matrix is a band, factored by LAPACK's
+banded Cholesky, many masks at once on as many threads as torch uses; images whose short side is
+256 pixels or more go to SuperLU with a nested-dissection order, which is faster there. The
+system is solved in float64 whatever the input's precision, to about 1e-12 (Quantus's own `spsolve`
+agrees with it to 1e-10). Then Gaussian noise of std `noise` x (the channel's std over the image) is
+added to the removed pixels; MoRF and LeRF get the same noise, so their difference is paired.
 
 Fractions f of the pixels are removed most relevant first (MoRF) and least relevant first (LeRF),
 ties in a seeded random order. The tracked value is a classifier's probability of its clean class
@@ -42,103 +37,25 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
 import torch
-from scipy import sparse
-from scipy.sparse.linalg import splu
 from torch import nn
 
 from ..targets import TargetSpec
 from ._common import Tracker, check_maps, counts, generator, pixel_ranks
+from .road_solve import solve_many
 
 FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-
-
-# the 8 neighbours of a pixel and their weights (direct 1/6, diagonal 1/12), as in the paper
-_OFFSETS = ((-1, -1, 1 / 12), (-1, 0, 1 / 6), (-1, 1, 1 / 12), (0, -1, 1 / 6), (0, 1, 1 / 6), (1, -1, 1 / 12),
-            (1, 0, 1 / 6), (1, 1, 1 / 12))
-
-
-@lru_cache(maxsize=8)
-def dissection_order(h: int, w: int, leaf: int = 2) -> np.ndarray:
-    """Each pixel's position (H*W,) in a nested-dissection order of the h x w grid: the grid is split by
-    its middle row or column (the longer side), each half ordered first (recursively), the separating
-    line last; blocks of at most leaf x leaf pixels are ordered row by row."""
-    key = np.empty((h, w), dtype=np.int64)
-    stack = [(0, h, 0, w)]
-    parts: list[tuple[int, int, int, int]] = []       # leaves and separators, in reverse order
-    while stack:
-        r0, r1, c0, c1 = stack.pop()
-        hh, ww = r1 - r0, c1 - c0
-        if hh <= 0 or ww <= 0:
-            continue
-        if hh * ww <= leaf * leaf:
-            parts.append((r0, r1, c0, c1))
-        elif ww >= hh:
-            m = c0 + ww // 2
-            parts.append((r0, r1, m, m + 1))           # the separator goes after both halves
-            stack += [(r0, r1, c0, m), (r0, r1, m + 1, c1)]  # popped: right half, then left half
-        else:
-            m = r0 + hh // 2
-            parts.append((m, m + 1, c0, c1))
-            stack += [(r0, m, c0, c1), (m + 1, r1, c0, c1)]
-    n = 0
-    for r0, r1, c0, c1 in reversed(parts):
-        size = (r1 - r0) * (c1 - c0)
-        key[r0:r1, c0:c1] = (n + np.arange(size)).reshape(r1 - r0, c1 - c0)
-        n += size
-    out = key.reshape(-1)
-    out.setflags(write=False)
-    return out
-
-
-def _impute_one(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
-    """One image (C x H x W numpy) with its removed pixels (H x W bool) solved for; dtype kept."""
-    c, h, w = image.shape
-    unknown = np.flatnonzero(removed.reshape(-1))
-    if unknown.size == 0:
-        return image
-    order = np.argsort(dissection_order(h, w)[unknown], kind="stable")
-    unknown = unknown[order]                                   # variables in nested-dissection order
-    n = unknown.size
-    var = np.full(h * w, -1, dtype=np.int64)
-    var[unknown] = np.arange(n)
-    r, col = np.divmod(unknown, w)
-    flat = image.reshape(c, -1)
-    diag = np.zeros(n)
-    rhs = np.zeros((n, c), dtype=np.float64)
-    rows, cols, vals = [np.arange(n)], [np.arange(n)], []
-    for dy, dx, wt in _OFFSETS:
-        rr, cc = r + dy, col + dx
-        inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
-        nb = np.where(inside, rr * w + cc, 0)
-        diag += wt * inside
-        nv = var[nb]
-        free = inside & (nv >= 0)                              # a removed neighbour: a coupling
-        rows.append(np.flatnonzero(free))
-        cols.append(nv[free])
-        vals.append(np.full(int(free.sum()), -wt))
-        kept = inside & (nv < 0)                               # a kept neighbour: a known value
-        rhs[kept] += wt * flat[:, nb[kept]].T
-    a = sparse.csc_matrix((np.concatenate([diag, *vals]).astype(image.dtype), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(n, n))
-    # SPD: no pivoting needed, so the ordering is kept as given
-    lu = splu(a, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-    out = flat.copy()
-    out[:, unknown] = lu.solve(rhs.astype(image.dtype)).T
-    return out.reshape(c, h, w)
 
 
 def linear_impute(x: torch.Tensor, removed: torch.Tensor, shared: "SharedImputations | None" = None,
                   rows: torch.Tensor | None = None) -> torch.Tensor:
     """x (N x C x H x W) with the pixels where `removed` (N x H x W bool) is true filled by ROAD's linear
-    imputation (no noise): the exact solution of the system above, in x's precision (float32 or
-    float64; half precisions are solved in float32). With `shared` (and `rows`, each image's row in the
+    imputation (no noise): the exact solution of the system above, solved in float64 and returned in x's
+    dtype. With `shared` (and `rows`, each image's row in the
     batch `shared` was planned on), an imputation another call already solved is taken from it, not solved
     again."""
     n, c, h, w = x.shape
@@ -146,8 +63,7 @@ def linear_impute(x: torch.Tensor, removed: torch.Tensor, shared: "SharedImputat
         raise ValueError(f"removed must be N x H x W = {(n, h, w)}, got {tuple(removed.shape)}")
     if (removed.reshape(n, -1).sum(1) >= h * w).any():
         raise ValueError("linear imputation needs at least one kept pixel per image")
-    dtype = np.float64 if x.dtype == torch.float64 else np.float32
-    arr = x.detach().cpu().numpy().astype(dtype, copy=False)
+    arr = x.detach().cpu().double().numpy()              # solved in float64 whatever x's precision
     masks = removed.detach().cpu().numpy().astype(bool, copy=False)
     keys = mask_keys(rows, masks) if shared is not None else [None] * n
     out: list[np.ndarray | None] = [None] * n
@@ -162,7 +78,7 @@ def linear_impute(x: torch.Tensor, removed: torch.Tensor, shared: "SharedImputat
         else:
             todo.append(i)
             first[key] = i
-    for i, solved in zip(todo, _solve_all([arr[i] for i in todo], [masks[i] for i in todo])):
+    for i, solved in zip(todo, solve_many(arr[todo], masks[todo])):
         out[i] = solved
         if shared is not None:
             shared.keep(keys[i], solved)
@@ -170,16 +86,6 @@ def linear_impute(x: torch.Tensor, removed: torch.Tensor, shared: "SharedImputat
         hit = shared.take(keys[i])
         out[i] = hit if hit is not None else out[first[keys[i]]]
     return torch.from_numpy(np.stack(out)).to(device=x.device, dtype=x.dtype)
-
-
-def _solve_all(images: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
-    """_impute_one for each image, on as many threads as torch uses: SuperLU's factorisation and solve run
-    outside the GIL, so two cores solve two images at once (the images are independent: same results)."""
-    workers = min(torch.get_num_threads(), len(images))
-    if workers <= 1:
-        return [_impute_one(a, m) for a, m in zip(images, masks)]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(_impute_one, images, masks))
 
 
 def mask_keys(rows: torch.Tensor, masks: np.ndarray) -> list[tuple[int, bytes]]:
@@ -225,7 +131,7 @@ class SharedImputations:
         """A fresh solve for `key`: kept while later calls will ask for it."""
         self.solved += 1
         if self.uses.get(key, 0) > 1:
-            self.store[key] = value
+            self.store[key] = value.copy()       # not a view that would keep its whole batch alive
         self._used(key)
 
     def _used(self, key) -> None:
