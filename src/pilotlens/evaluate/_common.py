@@ -25,6 +25,7 @@ Every perturbation metric asks the same question: *how far has the model's answe
 from __future__ import annotations
 
 import zlib
+from functools import lru_cache
 from typing import Callable, Iterable
 
 import torch
@@ -84,15 +85,25 @@ def run_model(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> torch.
     return torch.cat(outs)
 
 
-def pixel_ranks(maps: torch.Tensor, gen: torch.Generator, descending: bool = True) -> torch.Tensor:
+@lru_cache(maxsize=4)
+def tie_order(seed: int, *parts: object, b: int, n: int) -> torch.Tensor:
+    """The seeded random order (B x n, a permutation per row) that breaks ties between pixels, drawn from
+    generator(seed, *parts): drawn once and shared by the calls with the same seed in a row (a sort of B x n
+    random numbers; ROAD and deletion ask for it once per method and order, for one batch). Read only."""
+    return torch.rand(b, n, generator=generator(seed, *parts)).argsort(dim=1)
+
+
+def pixel_ranks(maps: torch.Tensor, gen: torch.Generator | None = None, descending: bool = True,
+                order: torch.Tensor | None = None) -> torch.Tensor:
     """Rank of every pixel, B x (H*W): 0 = most relevant (descending) or least relevant (ascending).
 
-    Ties (a flat or binary map) are broken in a seeded random order, never in raster order, so a map
-    that cannot tell pixels apart removes them like a random map would.
+    Ties (a flat or binary map) are broken in a seeded random order (`order`, e.g. `tie_order`, or one
+    drawn from `gen`), never in raster order, so a map that cannot tell pixels apart removes them like a
+    random map would.
     """
     flat = maps.reshape(maps.shape[0], -1)
     b, n = flat.shape
-    perm = torch.rand(b, n, generator=gen).argsort(dim=1).to(flat.device)
+    perm = (order if order is not None else torch.rand(b, n, generator=gen).argsort(dim=1)).to(flat.device)
     vals = flat.gather(1, perm)
     order = perm.gather(1, torch.sort(-vals if descending else vals, dim=1, stable=True).indices)
     ranks = torch.empty_like(order)

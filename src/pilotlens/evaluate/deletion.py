@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..targets import TargetSpec
-from ._common import Tracker, check_maps, counts, generator, pixel_ranks, trapezoid
+from ._common import Tracker, check_maps, counts, pixel_ranks, tie_order, trapezoid
 
 BASELINES = ("blur", "zeros", "mean")
 
@@ -104,7 +104,7 @@ def _run(mode: str, model, x, maps, target, steps, baseline, kind, scale, batch_
     b, _, h, w = x.shape
     fractions = torch.linspace(0, 1, int(steps) + 1)
     k = counts(fractions.tolist(), h * w).to(x.device)
-    ranks = pixel_ranks(maps, generator(seed, mode, "order"))
+    ranks = pixel_ranks(maps, order=tie_order(seed, mode, "order", b=b, n=h * w))
     t_count = len(k)
 
     # the ends need no new pass: nothing removed is x (its clean value), everything removed the baseline

@@ -181,9 +181,11 @@ class Metric:
 
 
 def _per_batch(run: Run, fn, units_per_image: Callable[[str], float]):
-    """fn(method, batch index, x, maps, tracker) for every method and batch, advancing the bar."""
-    for m in run.methods:
-        for bi, (xb, tr) in enumerate(zip(run.x, run.trackers)):
+    """fn(method, batch index, x, maps, tracker) for every batch and method, advancing the bar. A batch's
+    methods run one after another: what they share (the tie order, ROAD's shared imputations) is made
+    once and let go before the next batch."""
+    for bi, (xb, tr) in enumerate(zip(run.x, run.trackers)):
+        for m in run.methods:
             fn(m, bi, xb, run.maps[m.label][bi], tr)
             run.advance(units_per_image(m.label) * xb.shape[0])
 
@@ -214,13 +216,15 @@ def _road_units(run, opts):
 
 
 def _road(run, col, opts):
-    # an imputation several methods (or both orders of one) need on a batch is solved once: planned per batch
-    # from every method's masks before the first call, kept only until its last use
+    # an imputation several methods (or both orders of one) need on a batch is solved once: planned from
+    # every method's masks as the batch starts, kept only until its last use
     fractions = opts.get("fractions", FRACTIONS)
-    shared = [SharedImputations.plan(xb, [run.maps[m.label][bi] for m in run.methods], fractions,
-                                     run.seed_of("road", bi)) for bi, xb in enumerate(run.x)]
+    shared: list[SharedImputations] = []
 
     def one(m, bi, xb, maps, tr):
+        if len(shared) == bi:
+            shared.append(SharedImputations.plan(xb, [run.maps[k.label][bi] for k in run.methods], fractions,
+                                                 run.seed_of("road", bi)))
         res = road(run.model, xb, maps, tr.target, tracker=tr, batch_size=run.model_batch,
                    seed=run.seed_of("road", bi), shared=shared[bi], **opts)
         col.add(m.label, "road", "road", "higher", res.score)

@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from ..targets import TargetSpec
-from ._common import Tracker, check_maps, counts, generator, pixel_ranks
+from ._common import Tracker, check_maps, counts, generator, pixel_ranks, tie_order
 from .road_solve import solve_many
 
 FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -147,8 +147,8 @@ def removal_masks(maps: torch.Tensor, fractions: Sequence[float], seed: int) -> 
     b, h, w = maps.shape
     k = counts([float(f) for f in fractions], h * w, keep_one=True).to(maps.device)
     nf = len(fractions)
-    ranks = {"morf": pixel_ranks(maps, generator(seed, "road", "order")),
-             "lerf": pixel_ranks(maps, generator(seed, "road", "order"), descending=False)}
+    ties = tie_order(seed, "road", "order", b=b, n=h * w)
+    ranks = {"morf": pixel_ranks(maps, order=ties), "lerf": pixel_ranks(maps, descending=False, order=ties)}
     jobs = torch.arange(b * nf, device=maps.device)
     rows, f = jobs // nf, jobs % nf
     return {order: ((r[rows] < k[f].view(-1, 1)).view(-1, h, w), rows.cpu()) for order, r in ranks.items()}
@@ -163,7 +163,7 @@ def noisy_linear_impute(x: torch.Tensor, removed: torch.Tensor, noise: float = 0
     if noise > 0:
         std = x.std(dim=(2, 3), keepdim=True) if channel_std is None else channel_std
         eps = torch.randn(x.shape, generator=gen).to(x)
-        out = out + removed[:, None].to(x.dtype) * eps * (float(noise) * std)
+        out += eps.mul_(removed[:, None]).mul_(float(noise) * std)      # in place: a batch of images each
     return out
 
 
