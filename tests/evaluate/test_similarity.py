@@ -62,8 +62,8 @@ def test_ssim_by_hand_on_constant_maps():
     # constant maps c and d: means c, d, no variance -> (2cd + C1) / (c^2 + d^2 + C1)
     c, d, c1 = 0.2, 0.6, 0.01 ** 2
     want = (2 * c * d + c1) / (c * c + d * d + c1)
-    # pytorch-msssim's Gaussian window is rounded to float32 (its weights sum to 1 only in float32):
-    # with no variance against C2 = 9e-4 that shows as a 1e-5 bias, float32 maps add 5e-5 more
+    # float64 maps get a float64 window; float32 maps a float32 one (weights summing to 1 only in
+    # float32), which with no variance against C2 = 9e-4 shows as a 1e-5 bias, plus 5e-5 from the maps
     got = ssim(torch.full((1, 12, 12), c, dtype=torch.float64), torch.full((1, 12, 12), d, dtype=torch.float64))
     assert abs(got.item() - want) < 1e-5
     assert abs(ssim(torch.full((1, 12, 12), c), torch.full((1, 12, 12), d)).item() - want) < 1e-4
@@ -97,3 +97,18 @@ def test_maps_ranked_once_compare_as_the_maps_themselves():
     assert torch.equal(spearman(b, ranked), spearman(b, a))
     with pytest.raises(ValueError, match="same shape"):
         spearman(ranked, b[:2])
+
+
+@pytest.mark.parametrize("shape", [(4, 66, 200), (3, 30, 50), (2, 7, 9)])
+def test_ssim_matches_pytorch_msssim(shape):
+    """pytorch-msssim (its separable Gaussian convolutions; pilotlens's SSIM before it took two matrix
+    products) on the same maps, window and constants."""
+    msssim = pytest.importorskip("pytorch_msssim")
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(*shape, generator=g)
+    b = (a + 0.3 * torch.rand(*shape, generator=g)).clamp(0, 1)
+    b[0] = 0.4                                   # a flat map
+    size = min(11, shape[1], shape[2])
+    size -= 1 - size % 2
+    ref = msssim.ssim(a[:, None], b[:, None], data_range=1.0, size_average=False, win_size=size, win_sigma=1.5)
+    torch.testing.assert_close(ssim(a, b), ref, atol=1e-6, rtol=0)

@@ -7,17 +7,19 @@ spearman(a, b): the Pearson correlation of the two maps' pixel ranks, ties given
 ssim(a, b): the structural similarity of Wang et al. 2004 for maps in [0, 1] (dynamic range L = 1,
     C1 = (0.01 L)^2, C2 = (0.03 L)^2), Gaussian window 11 x 11 with sigma 1.5 (shrunk, odd, for maps
     smaller than 11 pixels), over the positions where the window fits, averaged. 1 for equal maps.
-    Computed by pytorch-msssim (batched, separable Gaussian, on the maps' device): chosen after
-    measuring 48 maps of 66 x 200 on one core: 0.13 s, against 0.04 s for scikit-image (an image at a
-    time, on the CPU, a much heavier dependency), 0.25 s for torchmetrics (whose border convention
-    differs by 4e-4) and 2.5 s for the full 11 x 11 float64 convolution pilotlens had before; it agrees
-    with scikit-image's `structural_similarity(gaussian_weights=True, sigma=1.5,
-    use_sample_covariance=False)` to 1e-8 in float64 and 1e-5 in float32.
+    The window is separable, so the five local moments (means, variances, covariance) are two matrix
+    products of all the maps at once with banded Gaussian matrices: 32 maps of 66 x 200 on 2 threads in
+    14 ms, against 24 ms for pytorch-msssim's convolutions (used before; 0.04 s for 48 maps with
+    scikit-image, an image at a time; 0.25 s with torchmetrics, whose border convention differs by
+    4e-4). Tested against pytorch-msssim (2e-7) and scikit-image's `structural_similarity(
+    gaussian_weights=True, sigma=1.5, use_sample_covariance=False)` (1e-8 in float64, 1e-5 in float32).
 
 spearman ranks in float64; ssim computes in the maps' precision (float32 maps: float32). Both return
 a (B,) float32 tensor.
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 import torch
 
@@ -88,11 +90,30 @@ def spearman(a: "torch.Tensor | Ranks", b: "torch.Tensor | Ranks") -> torch.Tens
 
 def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5, data_range: float = 1.0) -> torch.Tensor:
     """Mean SSIM of each pair of maps (B x H x W each, values in [0, data_range]) -> (B,)."""
-    from pytorch_msssim import ssim as _ssim
-
     a, b = _checked(a, b)
     dtype = torch.float64 if a.dtype == torch.float64 else torch.float32
-    x, y = a.detach().to(dtype)[:, None], b.detach().to(device=a.device, dtype=dtype)[:, None]
+    x, y = a.detach().to(dtype), b.detach().to(device=a.device, dtype=dtype)
     size = min(int(window), a.shape[1], a.shape[2])
     size -= 1 - size % 2                                                        # odd
-    return _ssim(x, y, data_range=float(data_range), size_average=False, win_size=size, win_sigma=float(sigma)).float()
+    rows = _gaussian_rows(a.shape[1], size, float(sigma), dtype, x.device)        # H' x H
+    cols = _gaussian_rows(a.shape[2], size, float(sigma), dtype, x.device).t()    # W x W'
+    # the five local moments at once, each filtered down the rows and along the columns
+    means = rows @ (torch.stack([x, y, x * x, y * y, x * y], 1) @ cols)
+    mx, my, xx, yy, xy = means.unbind(1)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mxy, mx2, my2 = mx * my, mx * mx, my * my
+    contrast = (2 * (xy - mxy) + c2) / ((xx - mx2) + (yy - my2) + c2)
+    return (((2 * mxy + c1) / (mx2 + my2 + c1)) * contrast).flatten(1).mean(1).float()
+
+
+@lru_cache(maxsize=16)
+def _gaussian_rows(n: int, size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The 'valid' Gaussian filter of a length-n signal as a matrix ((n - size + 1) x n): row i holds the
+    normalised window (size taps, std sigma) at columns i .. i + size - 1."""
+    taps = torch.arange(size, dtype=torch.float64) - size // 2
+    g = torch.exp(-taps ** 2 / (2 * sigma ** 2))
+    g = (g / g.sum()).to(dtype)
+    out = torch.zeros(n - size + 1, n, dtype=dtype)
+    for i in range(size):
+        out.diagonal(i).copy_(g[i].expand(n - size + 1))
+    return out.to(device)
