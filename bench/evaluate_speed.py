@@ -3,6 +3,7 @@
     python bench/evaluate_speed.py                          # this tree: 8 frames, 2 methods, every metric
     python bench/evaluate_speed.py --src /tmp/eval-old/src  # the same on another checkout (e.g. `main`)
     python bench/evaluate_speed.py --frames 32 --methods all_fast
+    python bench/evaluate_speed.py --frames 32 --methods all --src /tmp/eval-old/src   # evaluate's default: every method
     python bench/evaluate_speed.py --cli                    # also time the README's default command
 
 Each metric is timed alone (`evaluate(..., metrics=[name])`), on the shipped PilotNet and frames of the
@@ -74,14 +75,14 @@ def main() -> None:
     ap.add_argument("--src", default=None, help="another pilotlens source tree to time next to this one")
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--methods", nargs="+", default=["visual_backprop", "grad_cam"],
-                    help="methods to score ('all_fast': the five fast methods)")
+                    help="methods to score ('all_fast': the five fast methods; 'all': evaluate's default, every one that applies)")
     ap.add_argument("--metrics", nargs="+", default=None, help="default: every metric of this tree")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-after", action="store_true", help="time only the --src tree")
     ap.add_argument("--cli", action="store_true", help="also time the README's default command")
     ap.add_argument("--json", default=None, help="write the timings here as well")
     args = ap.parse_args()
-    methods = FAST if args.methods == ["all_fast"] else args.methods
+    methods = FAST if args.methods == ["all_fast"] else None if args.methods == ["all"] else args.methods
     trees = {"this tree": str(HERE)}
     if args.src:
         trees = {"before (" + args.src + ")": str(Path(args.src).resolve()), "after (this tree)": str(HERE)}
@@ -89,7 +90,7 @@ def main() -> None:
             trees.pop("after (this tree)")
     names = {label: set(_metrics(src)) for label, src in trees.items()}
     metrics = args.metrics or sorted(set().union(*names.values()), key=lambda m: (m not in names[list(trees)[0]], m))
-    print(f"{args.frames} frames of synthetic drive seed 7, shipped PilotNet, methods {', '.join(methods)} "
+    print(f"{args.frames} frames of synthetic drive seed 7, shipped PilotNet, methods {', '.join(methods) if methods else '(every one that applies)'} "
           f"(+ random), {args.threads} threads; seconds per metric, each in a fresh process")
     print(f"| metric | " + " | ".join(trees) + (" | ratio |" if len(trees) == 2 else " |"))
     print("|---|" + "---:|" * (len(trees) + (len(trees) == 2)))

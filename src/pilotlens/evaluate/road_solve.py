@@ -118,8 +118,9 @@ def _blas_single_threaded():
 class _Band:
     """One system's factor and right-hand sides in the chunk's buffers, with LAPACK's calls on them."""
 
-    def __init__(self):
-        self.trf, self.trs = _lapack("dpbtrf"), _lapack("dpbtrs")
+    def __init__(self, dtype: np.dtype):
+        prefix = "s" if dtype == np.float32 else "d"       # float32 only for bench/road_solve_speed.py
+        self.trf, self.trs = _lapack(prefix + "pbtrf"), _lapack(prefix + "pbtrs")
 
     def factor(self, n: int, kd: int, ab: int) -> None:
         info = ctypes.c_int(0)
@@ -187,7 +188,7 @@ def _band_chunk(x: np.ndarray, removed: np.ndarray) -> np.ndarray:
     select = np.broadcast_to(u.reshape(s, 1, -1), (s, c, h * w))
     b = rhs.reshape(s, c, -1)[select]
     b_offset = np.cumsum(n * c) - n * c
-    lapack, item = _Band(), x.itemsize
+    lapack, item = _Band(x.dtype), x.itemsize
     systems = [(int(n[k]), int(kd[k]), band.ctypes.data + item * int(offset[k]), item * int(b_offset[k]))
                for k in range(s) if n[k] > 0]
     for nk, kdk, ab, bk in systems:
