@@ -71,3 +71,15 @@ def test_binary_data_txt_is_named(tmp_path):
     (tmp_path / "data.txt").write_bytes(b"0.jpg \xff\xfe\n")
     with pytest.raises(ValueError, match="data.txt: not a UTF-8 text file"):
         SullyChenSource(tmp_path)
+
+
+def test_image_names_leading_outside_the_folder_are_bad_frames_never_read(tmp_path):
+    save_images(tmp_path, 1)                                              # 0.jpg, outside the dataset
+    root = tmp_path / "set"
+    save_images(root, 1)
+    (root / "link.jpg").symlink_to(tmp_path / "0.jpg")
+    (root / "data.txt").write_text(f"0.jpg 1.0\n../0.jpg 2.0\n{tmp_path / '0.jpg'} 3.0\nlink.jpg 4.0\n")
+    src = SullyChenSource(root)
+    assert [f.index for f in src] == [0]
+    assert [s.index for s in src.skipped] == [1, 2, 3]
+    assert all("outside" in s.reason for s in src.skipped)

@@ -121,3 +121,35 @@ def test_fifo_log_and_fifo_image_are_refused(tmp_path):
     os.mkfifo(image)
     src = UdacitySource(log)
     assert [f.index for f in src] == [0] and "a FIFO" in src.skipped[0].reason
+
+
+def test_image_paths_outside_the_log_folder_are_bad_frames_never_read(tmp_path):
+    secret = tmp_path / "secret.jpg"
+    Image.fromarray(np.full((10, 20, 3), 250, np.uint8)).save(secret)
+    root = tmp_path / "deep" / "run"
+    csv = make_log(root, n=2)
+    (root / "IMG" / "link.jpg").symlink_to(secret)                       # a symlink escaping the log
+    rows = csv.read_text() + "".join(f"{p}, {p}, {p}, 0.0, 0.5, 0, 20\n"
+                                     for p in ("../../secret.jpg", str(secret), "IMG/link.jpg"))
+    csv.write_text(rows)
+    src = UdacitySource(csv)
+    frames = list(src)
+    assert [f.index for f in frames] == [0, 1]
+    assert all(float(f.image.mean()) < 100 for f in frames)              # nothing of the secret was read
+    assert [s.index for s in src.skipped] == [2, 3, 4]
+    assert all("outside" in s.reason and str(root) in s.reason for s in src.skipped)
+    with pytest.raises(FrameError, match=r"frame 2 .*secret.jpg.*outside"):
+        list(UdacitySource(csv, strict=True))
+
+
+def test_an_absolute_path_inside_the_log_folder_is_read(tmp_path):
+    csv = make_log(tmp_path / "run", n=2, prefix=str(tmp_path / "run" / "IMG") + "/")
+    assert len(list(UdacitySource(csv))) == 2
+
+
+def test_a_log_too_large_for_the_memory_bound_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    csv = make_log(tmp_path, n=40)
+    monkeypatch.setenv("PILOTLENS_MAX_MEMORY", "4K")                      # the CSV is ~6 KB: 8x that is over
+    with pytest.raises(ValueError, match=r"CSV file=.*driving_log.csv would need about .* to read its .*KiB.*"
+                                         r"PILOTLENS_MAX_MEMORY"):
+        UdacitySource(csv)

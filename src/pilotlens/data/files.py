@@ -2,9 +2,11 @@
 
 - a regular file: a FIFO, socket or device named like an image would block a read forever (or never
   end), so it is refused by name before it is read;
-- confined: a path a log names (a tub's image or catalog) must stay inside the log's folder once
-  resolved, symlinks included, or a crafted tub reads any file on the machine;
-- text: UTF-8, and JSON no deeper than limits.JSON_DEPTH, each refused in one line naming the file.
+- confined: a path a log names (a tub's image or catalog, a Udacity or SullyChen log's image) must stay
+  inside the log's folder once resolved, symlinks included, or a crafted log reads any file on the
+  machine;
+- text: no larger than the memory bound allows (limits), UTF-8, and JSON no deeper than
+  limits.JSON_DEPTH, each refused in one line naming the file.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from ..limits import JSON_DEPTH, json_too_deep
+from ..limits import JSON_DEPTH, check_allocation, human, json_too_deep
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
@@ -68,8 +70,12 @@ def confined(path: Path, root: Path, what: str) -> Path:
 
 
 def read_text(path: str | os.PathLike, what: str = "text") -> str:
-    """A regular file's text, or ValueError naming the file when it is not UTF-8 (`what`: "JSON", "CSV", ...)."""
+    """A regular file's text, or ValueError naming the file when it is not UTF-8 (`what`: "JSON", "CSV", ...).
+    Its size is checked against the memory bound first (`limits`): the bytes, their text and what a
+    reader parses them into take several times the file (8x, counted generously)."""
     with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        check_allocation(f"{what} file", str(path), 8 * size, what=f"to read its {human(size)}")
         data = f.read()
     try:
         return data.decode("utf-8")

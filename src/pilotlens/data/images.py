@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
-from .files import check_regular, open_regular
+from .files import check_regular, confined, open_regular
 from .source import Record, Source
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
@@ -56,13 +56,23 @@ def eight_bit(values: np.ndarray, mode: str, path) -> np.ndarray:
     raise ValueError(f"{path}: image mode {mode} ({values.dtype}) is not one pilotlens can bring to 8-bit RGB")
 
 
-def first_existing(image: str, candidates: list[Path]) -> Path:
-    """The first of `candidates` that exists, refused when not a regular file (logs name their images
-    relative to different folders)."""
+def first_existing(image: str, candidates: list[Path], root: Path) -> Path:
+    """The first of `candidates` that exists inside the log's folder `root` (symlinks followed), refused
+    when not a regular file (logs name their images relative to different folders). A candidate that
+    lies outside `root` is never read: when only such a one exists, the error says so."""
+    outside = []
     for c in candidates:
-        if c.exists():
-            check_regular(c)  # a FIFO or device named like an image is refused, not opened
-            return c
+        if not c.exists():
+            continue
+        try:
+            real = confined(c, root, "image")
+        except ValueError as exc:
+            outside.append(str(exc))
+            continue
+        check_regular(real)  # a FIFO or device named like an image is refused, not opened
+        return real
+    if outside:
+        raise ValueError(outside[0])
     raise FileNotFoundError(f"image not found: {image} (looked at {', '.join(map(str, candidates))})")
 
 

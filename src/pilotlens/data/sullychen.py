@@ -7,7 +7,8 @@ One line per frame, in either form::
 
 the image file name, the steering-wheel angle **in degrees** (sign as recorded; not
 normalised, unlike donkeycar or Udacity), and optionally the capture date and time (the last field
-is milliseconds). Images lie beside data.txt or in a ``data/`` folder next to it.
+is milliseconds). Images lie beside data.txt or in a ``data/`` folder next to it; a name that leads
+outside data.txt's folder (``../``, an absolute path, a symlink) is a bad frame, never read.
 
 Labels: {"angle": degrees}. ``time`` and ``fps`` come from the capture times when the lines have
 them. A malformed line is a bad frame at its position (reported with its line number): skipped
@@ -78,7 +79,7 @@ class SullyChenSource(Source):
 
     def _resolve(self, image: str) -> Path:
         candidates = [self.txt.parent / image, self.txt.parent / "data" / image]
-        return first_existing(image, candidates)
+        return first_existing(image, candidates, self.txt.parent)
 
     def _count(self) -> int:
         return len(self._lines)

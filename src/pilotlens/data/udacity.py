@@ -4,7 +4,9 @@ Each row is ``center, left, right, steering, throttle, brake, speed``: three ima
 steering (normalised to [-1, 1], i.e. +-25 degrees in the simulator), throttle [0, 1], brake [0, 1]
 and speed (mph). A header row is optional; when present its names place the columns. Image paths
 may be absolute (often from another machine, even Windows) or relative to the CSV's folder; when a
-path does not exist, ``IMG/<file name>`` beside the CSV is tried, as logs get moved around.
+path does not exist, ``IMG/<file name>`` beside the CSV is tried, as logs get moved around. Only
+files inside the CSV's folder are read (symlinks followed): a path that leads elsewhere is a bad
+frame, so a crafted log cannot make pilotlens read, and draw, any image on the machine.
 
 Labels: {"angle", "throttle", "brake", "speed"} (those present). The simulator names images by
 capture time (``center_2016_12_01_13_30_48_287.jpg``): ``time`` and ``fps`` come from there when
@@ -114,7 +116,7 @@ class UdacitySource(Source):
         given = Path(image)
         candidates = [given if given.is_absolute() else root / given,
                       root / "IMG" / re.split(r"[\\/]", image)[-1]]  # split on both: Windows paths too
-        return first_existing(image, candidates)
+        return first_existing(image, candidates, root)
 
     def _count(self) -> int:
         return len(self._rows)
