@@ -131,6 +131,10 @@ def test_changing_method_layer_and_target_changes_the_maps(page):
     page.select_option("#view", "focus")
     wait_map_change(page, "grad_cam", grad_cam)
     assert not snapshot(page)["error"]
+    # the legend names the percentile the drawing really clips at
+    from pilotlens.render.scale import CLIP
+    note = page.text_content("#legend-note")
+    assert f"full colour at the {CLIP:g}th percentile of |value| (the top {100 - CLIP:g} % saturate)" in note, note
 
 
 def test_a_bad_choice_is_shown_in_the_page(page):

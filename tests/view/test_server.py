@@ -46,6 +46,8 @@ def assert_json_error(resp, status: int, *words: str) -> str:
 def test_info_lists_the_model_layers_methods_and_drive(client, viewer):
     info = client.get("/api/info").get_json()
     assert sorted(info["methods"]) == sorted(REGISTRY)
+    from pilotlens.render.scale import CLIP
+    assert info["clip"] == CLIP                      # what the legend names: the drawing's own percentile
     traced = trace(viewer.pilot.model, (3, 66, 200))
     assert [(l["name"], tuple(l["shape"])) for l in info["layers"]] == [(l.name, l.output_shape) for l in traced]
     drive = info["drive"]

@@ -126,6 +126,7 @@ class Viewer:
                         "conv": isinstance(l.module, nn.Conv2d)} for l in self.layers if l.name],
             "untrained": self.pilot.arch is not None, "drive": drive, "live": self.live is not None,
             "limits": {"batch": MAX_BATCH, "export_frames": MAX_EXPORT_FRAMES},
+            "clip": Look().clip,                  # the colour scale's percentile, for the legend to name
         }
 
     def settings(self, data: Any) -> Settings:

@@ -142,8 +142,9 @@ function updateLegend() {
   $("legend-ramp").src = `/api/legend.png?colormap=${encodeURIComponent(s.colormap)}`;
   const signed = s.methods.filter((m) => state.shown && state.shown.signed && state.shown.signed[m]);
   $("legend-signed").hidden = !signed.length;
-  // the drawing's scale (render/scale.py): the 98th percentile of |map| is full colour, beyond it clipped
-  const scale = "full colour at the 98th percentile of |value| (the top 2 % saturate)";
+  // the drawing's scale (render/scale.py, sent in /api/info): that percentile of |map| is full colour, beyond it clipped
+  const pct = state.info.clip;
+  const scale = `full colour at the ${pct}th percentile of |value| (the top ${+(100 - pct).toFixed(2)} % saturate)`;
   const empty = "; a map with nothing in it says \"no evidence\" on it";
   $("legend-note").textContent = (signed.length
     ? `${signed.join(", ")}: signed, blue is evidence against the target, red evidence for it, ${scale}; other maps run from their lowest value to the same percentile`
