@@ -55,6 +55,10 @@ def test_parse_target(spec, label):
 def test_bad_targets_are_explained():
     with pytest.raises(ValueError, match="steering"):
         parse_target("angle-ish")
+    with pytest.raises(ValueError, match=r"index takes an output number \(e.g. index:2\), got 'abc'"):
+        parse_target("index:abc")
+    with pytest.raises(ValueError, match=r"class takes a class number \(e.g. class:3\).*got '1.5'"):
+        parse_target("class:1.5")
     with pytest.raises(ValueError, match="out of range"):
         Index(3)(torch.zeros(1, 2))
     with pytest.raises(ValueError, match="one score per image"):

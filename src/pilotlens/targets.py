@@ -204,11 +204,12 @@ def parse_target(spec: TargetSpec) -> Target | None:
         if name.lstrip("-").isdigit() and not arg:
             return Index(int(name))
         if name == "index" and arg:
-            return Index(int(arg))
+            return Index(_whole(arg, "index takes an output number (e.g. index:2)"))
         if name == "sum" and not arg:
             return Sum()
         if name == "class":
-            return Class(int(arg) if arg else None)
+            return Class(_whole(arg, "class takes a class number (e.g. class:3), or none for the top class")
+                         if arg else None)
         if name == "steering":
             try:
                 return Steering(float(arg)) if arg else Steering()
@@ -221,6 +222,13 @@ def parse_target(spec: TargetSpec) -> Target | None:
     if callable(spec):
         return Function(spec)
     raise TypeError(f"a target is an int, a string, a callable or None, not {type(spec).__name__}")
+
+
+def _whole(text: str, usage: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{usage}, got {text!r}") from None
 
 
 def chosen_target(spec: TargetSpec, output: torch.Tensor) -> Target:
