@@ -108,6 +108,11 @@ def test_clear_errors():
         evaluate(model, [np.zeros((16, 16, 3), np.uint8)], progress=False)
     with pytest.raises(ValueError, match="options for unknown metric 'delete'"):
         evaluate(model, x, options={"delete": {}}, progress=False)
+    # what evaluate supplies itself is not an option (sanity's `first` would shift every seed)
+    with pytest.raises(ValueError, match="sanity has no option 'first'; its options: mode, layers, threshold, stages"):
+        evaluate(model, x, options={"sanity": {"first": 3}}, progress=False)
+    with pytest.raises(ValueError, match="deletion has no option 'stepz'; its options: steps, baseline"):
+        evaluate(model, x, options={"deletion": {"stepz": 3}}, progress=False)
     with pytest.raises(TypeError, match="unknown option window"):
         evaluate(model, x, methods=["gradient:window=3"], progress=False)
 

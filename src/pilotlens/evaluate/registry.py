@@ -8,6 +8,7 @@ all methods, writing columns into a `Collector`.
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -178,6 +179,20 @@ class Metric:
     description: str
     units: Callable[[Run, dict], float]
     run: Callable[[Run, Collector, dict], None]
+    functions: tuple[Callable, ...] = ()     # what the options go to: their keyword arguments are the options
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The options a user may give (`--metric-option NAME.OPTION=VALUE`): the keyword arguments of the
+        metric's functions, less what evaluate supplies itself."""
+        names = dict.fromkeys(p for f in self.functions for p in inspect.signature(f).parameters)
+        return tuple(n for n in names if n not in _SUPPLIED)
+
+
+# what evaluate hands every metric itself (the model, the batch, its maps, seeds, shared work, callbacks):
+# never an option, so `sanity.first=3` is refused instead of shifting every seed
+_SUPPLIED = frozenset({"model", "x", "maps", "target", "methods", "masks", "values", "frames", "pilot", "tracker",
+                       "batch_size", "seed", "shared", "subsets", "first", "on_stage", "on_method", "kind"})
 
 
 def _per_batch(run: Run, fn, units_per_image: Callable[[str], float]):
@@ -355,23 +370,24 @@ _ins_units, _ins_run = _curve_metric("insertion")
 
 REGISTRY: dict[str, Metric] = {m.name: m for m in (
     Metric("deletion", "remove the top pixels first (blur baseline): AUC of the tracked output, lower is better",
-           _del_units, _del_run),
+           _del_units, _del_run, (deletion,)),
     Metric("insertion", "put the top pixels back first into the blurred image: AUC, higher is better",
-           _ins_units, _ins_run),
+           _ins_units, _ins_run, (insertion,)),
     Metric("road", "ROAD: remove pixels by noisy linear imputation, LeRF - MoRF, higher is better",
-           _road_units, _road),
+           _road_units, _road, (road,)),
     Metric("shift", "VisualBackProp's shift test: move the salient window or the rest, in [-1, 1], higher is better",
-           lambda run, opts: SHIFT_UNITS * len(run.methods) * _n(run), _shift),
+           lambda run, opts: SHIFT_UNITS * len(run.methods) * _n(run), _shift, (shift_test,)),
     Metric("faithfulness_correlation", "Pearson of map mass and output change over random pixel subsets, higher is better",
-           lambda run, opts: opts.get("runs", 25) * _n(run) + 0.01 * len(run.methods) * _n(run), _correlation),
+           lambda run, opts: opts.get("runs", 25) * _n(run) + 0.01 * len(run.methods) * _n(run), _correlation,
+           (perturbations, faithfulness_correlation)),
     Metric("sanity", "cascading layer randomisation: Spearman/SSIM with the trained maps, lower is better (pass < 0.5)",
-           _sanity_units, _sanity),
+           _sanity_units, _sanity, (sanity_many,)),
     Metric("localisation", "pointing game and energy share in ground-truth masks (synthetic world), higher is better",
-           _instant, _localisation),
+           _instant, _localisation, (localisation,)),
     Metric("robustness", "map change under brightness, shadow, obstacle, noise and shift, lower is steadier",
-           _robustness_units, _robustness),
+           _robustness_units, _robustness, (robustness_many,)),
     Metric("temporal", "map change between consecutive frames where the road and steering barely change (flicker)",
-           _instant, _temporal),
+           _instant, _temporal, (temporal_consistency,)),
 )}
 
 METRICS: tuple[str, ...] = tuple(REGISTRY)

@@ -79,6 +79,10 @@ def _check_options(options: Mapping[str, Mapping[str, Any]] | None) -> dict[str,
             raise ValueError(f"options for unknown metric {name!r}; metrics: {', '.join(METRICS)}")
         if not isinstance(opts, Mapping):
             raise TypeError(f"options[{name!r}] must be a dict of keyword arguments, got {type(opts).__name__}")
+        known = REGISTRY[key].options
+        for option in opts:
+            if option not in known:
+                raise ValueError(f"{key} has no option {option!r}; its options: {', '.join(known) or 'none'}")
         out[key] = dict(opts)
     return out
 
