@@ -41,8 +41,9 @@ _BUFFER_BYTES = 16 << 20
 # the band pays while the short side is below this: n kd^2 against nested dissection's ~n^1.5, measured per
 # system on one thread: 2.0x faster at 66 x 200, 2.2x at 120 x 160, 1.2x at 240 x 320, 0.9x at 320 x 320
 _BAND_SIDE = 256
-
-
+# nor once one system's band storage (short side + 2 rows of float64 per pixel) would pass this: a 255 x 2000
+# image would hold 1 GB of band per system; a nested-dissection factor grows as n log n instead
+_BAND_MAX_BYTES = 256 << 20
 
 
 def solve_many(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -64,8 +65,8 @@ def solve_many(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 def band_pays(h: int, w: int) -> bool:
-    """True where the banded solve is the faster exact one for h x w images."""
-    return min(h, w) < _BAND_SIDE
+    """True where the banded solve is the faster exact one for h x w images, and its storage reasonable."""
+    return min(h, w) < _BAND_SIDE and (min(h, w) + 2) * h * w * 8 <= _BAND_MAX_BYTES
 
 
 def band_solve(images: np.ndarray, masks: np.ndarray, threads: int = 1) -> np.ndarray:
