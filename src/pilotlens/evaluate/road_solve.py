@@ -8,10 +8,11 @@ with deg(p) the summed weight of p's neighbours inside the image, kept or not, a
 direct neighbours, 1/12 for the diagonal ones: symmetric positive definite once a pixel is kept.
 Numbered down the short side (the columns of a driving frame: 66 pixels on PilotNet), removed pixels
 only, a pixel couples to nothing further ahead than the next column's pixel one row down, so the
-matrix is a band of half-width kd <= short side + 1. LAPACK's banded Cholesky (`?pbsv`) factors it in
-about n * kd^2 operations, with no fill outside the band and no ordering to compute: on PilotNet's
-66 x 200 frames 2 to 3.5x faster per system than SuperLU with a nested-dissection order (measured in
-docs/speed.md). The band grows with the short side while nested dissection grows as n^1.5: past
+matrix is a band of half-width kd <= short side + 1. LAPACK's banded Cholesky (`dpbtrf`, then `dpbtrs`
+for the channels) factors it in about n * kd^2 operations, with no fill outside the band and no ordering
+to compute: on the masks evaluate draws on PilotNet's 66 x 200 frames, 2.5x faster per system than
+SuperLU with a nested-dissection order on average (1.1x at 10 % removed, 2.8x at 90 %;
+bench/road_solve_speed.py, docs/speed.md). The band grows with the short side while nested dissection grows as n^1.5: past
 `_BAND_SIDE` SuperLU is faster and `band_pays` says so.
 
 A batch is built with whole-array numpy (one neighbour sum for the right-hand sides, the band entries
