@@ -61,7 +61,7 @@ def test_threads_and_chunks_do_not_change_a_bit(monkeypatch):
 
 def test_solve_many_takes_superlu_past_the_band_side(monkeypatch):
     x, removed = _case(5, 2, 10, 12)
-    assert band_pays(66, 200) and band_pays(200, 66) and band_pays(240, 320) and not band_pays(320, 320)
+    assert band_pays(66, 200) and band_pays(200, 66) and band_pays(200, 300) and not band_pays(240, 320)
     assert not band_pays(200, 2000)                         # faster, but 650 MB of band per system
     monkeypatch.setattr(road_solve, "band_solve", lambda *a: pytest.fail("the band was used"))
     monkeypatch.setattr(road_solve, "_BAND_SIDE", 8)

@@ -40,10 +40,11 @@ _AHEAD = ((0, 1, DIRECT), (1, -1, DIAGONAL), (1, 0, DIRECT), (1, 1, DIAGONAL))
 # band storage per batch of systems: the batch is cut so its buffer stays below this many bytes
 _BUFFER_BYTES = 16 << 20
 # the band pays while the short side is below this: n kd^2 against nested dissection's ~n^1.5, measured per
-# system on one thread: 2.0x faster at 66 x 200, 2.2x at 120 x 160, 1.2x at 240 x 320, 0.9x at 320 x 320
-_BAND_SIDE = 256
-# nor once one system's band storage (short side + 2 rows of float64 per pixel) would pass this: a 255 x 2000
-# image would hold 1 GB of band per system; a nested-dissection factor grows as n log n instead
+# system on one thread, both in float64: 2.9x faster at 66 x 200, 2.0x at 120 x 160, 1.2x at 200 x 200 and
+# 200 x 300, 1.0x at 240 x 320, 0.7x at 320 x 320
+_BAND_SIDE = 224
+# nor once one system's band storage (short side + 2 rows of float64 per pixel) would pass this: a 220 x 2000
+# image would hold 780 MB of band per system; a nested-dissection factor grows as n log n instead
 _BAND_MAX_BYTES = 256 << 20
 
 
