@@ -140,9 +140,11 @@ class _Band:
 
 
 @lru_cache(maxsize=8)
-def _degree(w: int, h: int) -> np.ndarray:
-    """Summed weight of each pixel's neighbours inside a w x h grid."""
-    return _neighbour_sum(np.ones((1, w, h)))[0]
+def _degree(rows: int, cols: int) -> np.ndarray:
+    """Summed weight of each pixel's neighbours inside a rows x cols grid (read only: cached)."""
+    out = _neighbour_sum(np.ones((1, rows, cols)))[0]
+    out.setflags(write=False)
+    return out
 
 
 def _neighbour_sum(a: np.ndarray) -> np.ndarray:
@@ -201,6 +203,7 @@ def _band_chunk(x: np.ndarray, removed: np.ndarray) -> np.ndarray:
     out[select] = b
     return out.reshape(s, c, w, h).transpose(0, 1, 3, 2)
 
+
 # ---- SuperLU, for images whose short side makes the band too wide ----
 
 @lru_cache(maxsize=8)
@@ -249,25 +252,22 @@ def _impute_one(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
     var[unknown] = np.arange(n)
     r, col = np.divmod(unknown, w)
     flat = image.reshape(c, -1)
-    diag = np.zeros(n)
-    rhs = np.zeros((n, c), dtype=np.float64)
+    # the diagonal and the right-hand sides as the band builds them; here only the couplings between
+    # removed pixels are gathered neighbour by neighbour
+    diag = _degree(h, w).reshape(-1)[unknown]
+    rhs = _neighbour_sum(np.where(removed, 0, image)).reshape(c, -1)[:, unknown].T
     rows, cols, vals = [np.arange(n)], [np.arange(n)], []
     for dy, dx, wt in _OFFSETS:
         rr, cc = r + dy, col + dx
         inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
-        nb = np.where(inside, rr * w + cc, 0)
-        diag += wt * inside
-        nv = var[nb]
+        nv = var[np.where(inside, rr * w + cc, 0)]
         free = inside & (nv >= 0)                              # a removed neighbour: a coupling
         rows.append(np.flatnonzero(free))
         cols.append(nv[free])
         vals.append(np.full(int(free.sum()), -wt))
-        kept = inside & (nv < 0)                               # a kept neighbour: a known value
-        rhs[kept] += wt * flat[:, nb[kept]].T
-    a = sparse.csc_matrix((np.concatenate([diag, *vals]).astype(image.dtype), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(n, n))
+    a = sparse.csc_matrix((np.concatenate([diag, *vals]), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
     # SPD: no pivoting needed, so the ordering is kept as given
     lu = splu(a, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
     out = flat.copy()
-    out[:, unknown] = lu.solve(rhs.astype(image.dtype)).T
+    out[:, unknown] = lu.solve(np.ascontiguousarray(rhs)).T
     return out.reshape(c, h, w)
