@@ -49,14 +49,36 @@ def test_band_solve_agrees_with_superlu_at_a_model_input_size():
     assert np.abs(band_solve(x.numpy(), removed.numpy()) - superlu).max() < 1e-9
 
 
-def test_threads_and_chunks_do_not_change_a_bit(monkeypatch):
+def test_threads_do_not_change_a_bit():
     x, removed = _case(4, 7, 12, 20, dtype=torch.float32)
     one = _band(x, removed, 1)
     assert one.dtype == torch.float64                       # solved in float64 whatever came in
     torch.testing.assert_close(one, dense_impute(x.double(), removed), atol=1e-12, rtol=0)
-    assert torch.equal(_band(x, removed, 2), one)
-    monkeypatch.setattr(road_solve, "_BUFFER_BYTES", 1)    # one system per chunk
-    assert torch.equal(_band(x, removed, 2), one)
+    for threads in (2, 3, 7, 9):
+        assert torch.equal(_band(x, removed, threads), one)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 4])
+def test_band_solve_of_other_channel_counts_is_the_dense_solution(channels):
+    """Three channels take their own substitution (all at once); any other count the general one."""
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(2, channels, 10, 13, generator=g, dtype=torch.float64)
+    removed = torch.rand(2, 10, 13, generator=g) < 0.7
+    torch.testing.assert_close(_band(x, removed), dense_impute(x, removed), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("h, w, p", [(1, 30, 0.8), (2, 9, 0.9), (3, 3, 0.5), (17, 40, 0.95), (9, 64, 0.3)])
+def test_band_solve_at_edges_of_the_factorisation(h, w, p):
+    """Fewer unknowns than a panel, a one-row image, bands narrower and wider than a panel, a count of
+    unknowns that is no multiple of the panel: each against the dense solution."""
+    x, removed = _case(7, 3, h, w, p=p)
+    removed[:, 0, 0] = False                               # every image keeps a pixel
+    torch.testing.assert_close(_band(x, removed), dense_impute(x, removed), atol=1e-12, rtol=0)
+
+
+def test_band_padding_is_the_one_road_solve_sizes_storage_with():
+    from pilotlens.evaluate import road_band
+    assert road_solve._BAND_PAD == road_band.PAD
 
 
 def test_solve_many_takes_superlu_past_the_band_side(monkeypatch):

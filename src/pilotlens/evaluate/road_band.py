@@ -1,0 +1,247 @@
+"""ROAD's imputation systems solved by banded Cholesky, compiled by numba: build, factor and solve in one pass.
+
+`road_solve` says what is solved and why a band; this is how. The image comes with its short side along
+the pixel numbering (pixel (r, col) at col * h + r) and its removed pixels are the unknowns, numbered in
+that order, so a pixel couples to nothing further than its next column's neighbour one row down: a band
+of half-width kd <= h + 1.
+
+Storage: the lower triangle by columns, as LAPACK's `?pbtrf` keeps it. Column i holds A[i + d, i] at
+a[i * ld + d] for d = 0 .. kd, then PAD zeros: ld = kd + 1 + PAD. The zeros let every update run over a
+length rounded up to 8 (whole AVX-512 vectors, no scalar tail): what it reads there is zero, so what it
+adds there is zero too.
+
+Factorisation: right-looking, a panel of NB = 8 columns at a time. The panel's columns are factored
+one by one (each scaled by its pivot, the later ones in the panel updated), then every column the
+panel reaches is updated by all 8 at once, two target columns per sweep so each panel value is loaded
+once for two updates: on PilotNet's masks this runs at about 2.2x LAPACK's `dpbtrf` (OpenBLAS), measured by
+bench/road_solve_speed.py. The forward and back substitutions then take the image's channels together,
+one sweep of the band each (LAPACK's `?pbtrs` sweeps it twice per channel).
+
+Everything is float64. The sums are reassociated (numba's `reassoc`/`contract`, which vectorise them;
+NaN and infinity keep their meaning): results differ from LAPACK's in the last bits, 1e-12 of the image's
+range on the tests' dense reference.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+NB = 8                      # panel width
+PAD = NB + 8                # zero entries below each column's band (see the module docstring)
+_FAST = {"reassoc", "contract", "arcp"}
+
+
+@njit(nogil=True, fastmath=_FAST, cache=True)
+def solve_chunk(xt, removed, degree, out, h, direct, diagonal):
+    """Images xt (S x C x P float64, P = h * w pixels numbered down the short side h) with their removed
+    pixels (S x P bool) imputed into out (S x C x P): kept pixels copied, removed ones solved for.
+    degree (P,): each pixel's summed neighbour weight inside the image; direct, diagonal: the weights of
+    the 4 direct and the 4 diagonal neighbours. Each image needs a kept pixel. Holds (h + 2 + PAD) * P
+    float64 of band storage."""
+    s, c, npix = xt.shape
+    w = npix // h
+    var = np.empty(npix, np.int64)               # a removed pixel's unknown, -1 for a kept one
+    band = np.empty((h + 2 + PAD) * npix)
+    rhs = np.empty((c, npix))
+    for k in range(s):
+        x, o = xt[k], out[k]
+        o[:, :] = x
+        n = _number(removed[k], var)
+        if n == 0:
+            continue
+        kd = _half_width(var, h, w)
+        ld = kd + 1 + PAD
+        _build(x, var, degree, h, w, n, ld, band, rhs, direct, diagonal)
+        _factor(band, n, kd, ld)
+        if c == 3:
+            _substitute3(band, n, kd, ld, rhs)
+        else:
+            _substitute(band, n, kd, ld, rhs, c)
+        for q in range(npix):
+            i = var[q]
+            if i >= 0:
+                for ch in range(c):
+                    o[ch, q] = rhs[ch, i]
+
+
+@njit(nogil=True, cache=True)
+def _number(removed, var):
+    n = 0
+    for q in range(removed.shape[0]):
+        if removed[q]:
+            var[q] = n
+            n += 1
+        else:
+            var[q] = -1
+    return n
+
+
+@njit(nogil=True, cache=True)
+def _half_width(var, h, w):
+    """The largest gap in the numbering between a removed pixel and a removed neighbour ahead of it."""
+    kd = 0
+    for col in range(w):
+        for r in range(h):
+            q = col * h + r
+            i = var[q]
+            if i < 0:
+                continue
+            if r + 1 < h and var[q + 1] >= 0:
+                kd = max(kd, var[q + 1] - i)
+            if col + 1 < w:
+                for dr in range(max(-1, -r), min(2, h - r)):
+                    if var[q + h + dr] >= 0:
+                        kd = max(kd, var[q + h + dr] - i)
+    return kd
+
+
+@njit(nogil=True, cache=True)
+def _build(x, var, degree, h, w, n, ld, band, rhs, direct, diagonal):
+    """The band (degree on the diagonal, -weight to each removed neighbour ahead) and the right-hand sides
+    (the kept neighbours' weighted sum, per channel)."""
+    band[:ld * n] = 0.0
+    rhs[:, :n] = 0.0
+    for col in range(w):
+        for r in range(h):
+            q = col * h + r
+            i = var[q]
+            if i < 0:
+                continue
+            band[i * ld] = degree[q]
+            for dc in range(max(-1, -col), min(2, w - col)):
+                for dr in range(max(-1, -r), min(2, h - r)):
+                    if dr == 0 and dc == 0:
+                        continue
+                    weight = direct if dr == 0 or dc == 0 else diagonal
+                    nq = q + dc * h + dr
+                    j = var[nq]
+                    if j < 0:
+                        for ch in range(x.shape[0]):
+                            rhs[ch, i] += weight * x[ch, nq]
+                    elif j > i:
+                        band[i * ld + j - i] = -weight
+
+
+@njit(nogil=True, fastmath=_FAST, cache=True)
+def _factor(a, n, kd, ld):
+    """Cholesky factor L of the band in place (lower, by columns; see the module docstring)."""
+    for j in range(0, n, NB):
+        jb = min(NB, n - j)
+        for t in range(jb):                       # the panel, a column at a time
+            c = j + t
+            col = a[c * ld: c * ld + kd + 1]
+            pivot = col[0]
+            if not pivot > 0.0:
+                raise ValueError("ROAD's imputation system is not positive definite")
+            d = math.sqrt(pivot)
+            col[0] = d
+            m = min(kd, n - 1 - c)
+            inv = 1.0 / d
+            for p in range(1, m + 1):
+                col[p] *= inv
+            for off in range(1, min(jb - t, m + 1)):  # the panel's later columns
+                f = col[off]
+                tgt = a[(c + off) * ld: (c + off) * ld + m - off + 1]
+                src = col[off: m + 1]
+                for p in range(m - off + 1):
+                    tgt[p] -= f * src[p]
+        end = min(n, j + jb + kd)                  # the columns (and rows) the panel reaches
+        q = j + jb
+        if jb == NB:
+            q = _update_pairs(a, j, q, end, ld)
+        for t in range(jb):                        # what is left: a column at a time
+            c = j + t
+            for qq in range(q, end):
+                off = qq - c
+                if off > kd:
+                    break
+                f = a[c * ld + off]
+                ln = end - qq
+                tgt = a[qq * ld: qq * ld + ln]
+                src = a[c * ld + off: c * ld + off + ln]
+                for p in range(ln):
+                    tgt[p] -= f * src[p]
+
+
+@njit(nogil=True, fastmath=_FAST, cache=True)
+def _update_pairs(a, j, q, end, ld):
+    """Columns q, q + 1, ... below `end` updated by the 8-column panel at j, two at a time: column q's
+    diagonal alone, then rows q + 1 .. end - 1 of both columns in one sweep (rounded up to whole
+    vectors, into the zero padding). Returns the first column not updated (at most one is left)."""
+    b = j * ld
+    while q + 1 < end:
+        o = q - j
+        # L[q, j + t] and L[q + 1, j + t], t = 0 .. 7
+        a0 = a[b + o]; a1 = a[b + ld + o - 1]; a2 = a[b + 2 * ld + o - 2]; a3 = a[b + 3 * ld + o - 3]
+        a4 = a[b + 4 * ld + o - 4]; a5 = a[b + 5 * ld + o - 5]; a6 = a[b + 6 * ld + o - 6]; a7 = a[b + 7 * ld + o - 7]
+        c0 = a[b + o + 1]; c1 = a[b + ld + o]; c2 = a[b + 2 * ld + o - 1]; c3 = a[b + 3 * ld + o - 2]
+        c4 = a[b + 4 * ld + o - 3]; c5 = a[b + 5 * ld + o - 4]; c6 = a[b + 6 * ld + o - 5]; c7 = a[b + 7 * ld + o - 6]
+        a[q * ld] -= ((a0 * a0 + a1 * a1) + (a2 * a2 + a3 * a3)) + ((a4 * a4 + a5 * a5) + (a6 * a6 + a7 * a7))
+        ln = (end - q - 1 + 7) & ~7
+        t0 = a[q * ld + 1: q * ld + 1 + ln]
+        t1 = a[(q + 1) * ld: (q + 1) * ld + ln]
+        s0 = a[b + o + 1: b + o + 1 + ln]
+        s1 = a[b + ld + o: b + ld + o + ln]
+        s2 = a[b + 2 * ld + o - 1: b + 2 * ld + o - 1 + ln]
+        s3 = a[b + 3 * ld + o - 2: b + 3 * ld + o - 2 + ln]
+        s4 = a[b + 4 * ld + o - 3: b + 4 * ld + o - 3 + ln]
+        s5 = a[b + 5 * ld + o - 4: b + 5 * ld + o - 4 + ln]
+        s6 = a[b + 6 * ld + o - 5: b + 6 * ld + o - 5 + ln]
+        s7 = a[b + 7 * ld + o - 6: b + 7 * ld + o - 6 + ln]
+        for p in range(ln):
+            v0 = s0[p]; v1 = s1[p]; v2 = s2[p]; v3 = s3[p]; v4 = s4[p]; v5 = s5[p]; v6 = s6[p]; v7 = s7[p]
+            t0[p] -= ((a0 * v0 + a1 * v1) + (a2 * v2 + a3 * v3)) + ((a4 * v4 + a5 * v5) + (a6 * v6 + a7 * v7))
+            t1[p] -= ((c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)) + ((c4 * v4 + c5 * v5) + (c6 * v6 + c7 * v7))
+        q += 2
+    return q
+
+
+@njit(nogil=True, fastmath=_FAST, cache=True)
+def _substitute3(a, n, kd, ld, rhs):
+    """L L^T x = b for three channels, one sweep of the band each way."""
+    r0, r1, r2 = rhs[0], rhs[1], rhs[2]
+    for i in range(n):                             # L y = b
+        e = min(kd, n - 1 - i)
+        inv = 1.0 / a[i * ld]
+        y0, y1, y2 = r0[i] * inv, r1[i] * inv, r2[i] * inv
+        r0[i], r1[i], r2[i] = y0, y1, y2
+        col = a[i * ld + 1: i * ld + 1 + e]
+        g0, g1, g2 = r0[i + 1: i + 1 + e], r1[i + 1: i + 1 + e], r2[i + 1: i + 1 + e]
+        for d in range(e):
+            v = col[d]
+            g0[d] -= v * y0
+            g1[d] -= v * y1
+            g2[d] -= v * y2
+    for i in range(n - 1, -1, -1):                 # L^T x = y
+        e = min(kd, n - 1 - i)
+        col = a[i * ld + 1: i * ld + 1 + e]
+        g0, g1, g2 = r0[i + 1: i + 1 + e], r1[i + 1: i + 1 + e], r2[i + 1: i + 1 + e]
+        t0 = t1 = t2 = 0.0
+        for d in range(e):
+            v = col[d]
+            t0 += v * g0[d]
+            t1 += v * g1[d]
+            t2 += v * g2[d]
+        inv = 1.0 / a[i * ld]
+        r0[i], r1[i], r2[i] = (r0[i] - t0) * inv, (r1[i] - t1) * inv, (r2[i] - t2) * inv
+
+
+@njit(nogil=True, fastmath=_FAST, cache=True)
+def _substitute(a, n, kd, ld, rhs, c):
+    """L L^T x = b for any number of channels, a channel at a time."""
+    for ch in range(c):
+        r = rhs[ch]
+        for i in range(n):
+            e = min(kd, n - 1 - i)
+            y = r[i] / a[i * ld]
+            r[i] = y
+            for d in range(1, e + 1):
+                r[i + d] -= a[i * ld + d] * y
+        for i in range(n - 1, -1, -1):
+            e = min(kd, n - 1 - i)
+            t = 0.0
+            for d in range(1, e + 1):
+                t += a[i * ld + d] * r[i + d]
+            r[i] = (r[i] - t) / a[i * ld]
