@@ -83,8 +83,8 @@ def test_band_padding_is_the_one_road_solve_sizes_storage_with():
 
 def test_solve_many_takes_superlu_past_the_band_side(monkeypatch):
     x, removed = _case(5, 2, 10, 12)
-    assert band_pays(66, 200) and band_pays(200, 66) and band_pays(200, 300) and not band_pays(240, 320)
-    assert not band_pays(200, 2000)                         # faster, but 650 MB of band per system
+    assert band_pays(66, 200) and band_pays(200, 66) and band_pays(240, 320) and not band_pays(320, 320)
+    assert not band_pays(200, 2000)                         # faster, but 700 MB of band per thread
     monkeypatch.setattr(road_solve, "band_solve", lambda *a: pytest.fail("the band was used"))
     monkeypatch.setattr(road_solve, "_BAND_SIDE", 8)
     out = solve_many(x.numpy(), removed.numpy())

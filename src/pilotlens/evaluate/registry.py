@@ -132,7 +132,7 @@ class Run:
             x0 = self.x[0][:1]
             removed = torch.zeros(1, *x0.shape[2:], dtype=torch.bool)
             removed.view(-1)[: removed.numel() // 2] = True
-            noisy_linear_impute(x0, removed, 0.0)       # warm: the solver's first call looks LAPACK up
+            noisy_linear_impute(x0, removed, 0.0)       # warm: the first solve loads numba's compiled code
             t = time.perf_counter()
             noisy_linear_impute(x0, removed, 0.0)
             self.impute_cost = (time.perf_counter() - t) / self.forward_s

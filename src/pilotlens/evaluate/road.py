@@ -10,9 +10,9 @@ pixels K that is the sparse linear system, per channel,
 
 a graph Laplacian with the kept pixels as boundary values: symmetric positive definite whenever one
 pixel is kept. It is solved exactly, one factorisation per mask shared by the image's channels
-(`road_solve`): numbered down the image's short side the matrix is a band, factored by LAPACK's
-banded Cholesky, many masks at once on as many threads as torch uses; images whose short side is
-224 pixels or more go to SuperLU with a nested-dissection order, which is faster there. The
+(`road_solve`): numbered down the image's short side the matrix is a band, factored by a banded
+Cholesky compiled by numba (`road_band`), many masks at once on as many threads as torch uses; images
+whose short side is 280 pixels or more go to SuperLU with a nested-dissection order, which is faster there. The
 system is solved in float64 whatever the input's precision, to about 1e-12 (Quantus's own `spsolve`
 agrees with it to 1e-10). Then Gaussian noise of std `noise` x (the channel's std over the image) is
 added to the removed pixels; MoRF and LeRF get the same noise, so their difference is paired.

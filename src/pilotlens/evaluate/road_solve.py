@@ -34,9 +34,9 @@ DIRECT, DIAGONAL = 1 / 6, 1 / 12
 _OFFSETS = tuple((dr, dc, DIRECT if dr == 0 or dc == 0 else DIAGONAL)
                  for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc)
 # the band pays while the short side is below this: n kd^2 against nested dissection's ~n^1.5, measured per
-# system on one thread, both in float64: 2.9x faster at 66 x 200, 2.0x at 120 x 160, 1.2x at 200 x 200 and
-# 200 x 300, 1.0x at 240 x 320, 0.7x at 320 x 320
-_BAND_SIDE = 224
+# system on one thread, both in float64, on a blob map's and a random map's masks: the band 3.8x faster at
+# 66 x 200, 2.2x at 120 x 160, 1.24x at 200 x 200, 1.13x at 240 x 320, 0.90x at 320 x 320
+_BAND_SIDE = 280
 # nor once a thread's band storage (short side + 2 + road_band.PAD rows of float64 per pixel) would pass this: a
 # 220 x 2000 image would hold 840 MB; a nested-dissection factor grows as n log n instead
 _BAND_MAX_BYTES = 256 << 20
