@@ -1,9 +1,9 @@
 """ROAD's imputation systems solved by banded Cholesky, compiled by numba: build, factor and solve in one pass.
 
-`road_solve` says what is solved and why a band; this is how. The image comes with its short side along
-the pixel numbering (pixel (r, col) at col * h + r) and its removed pixels are the unknowns, numbered in
-that order, so a pixel couples to nothing further than its next column's neighbour one row down: a band
-of half-width kd <= h + 1.
+`road_solve` says what is solved and why a band; this is how. The removed pixels are the unknowns,
+numbered line by line down the image's short side h (a wide image's columns, a tall one's rows), so a
+pixel couples to nothing further than the next line's neighbour one step on: a band of half-width
+kd <= h + 1. The image stays in its own layout; only the numbering walks it that way.
 
 Storage: the lower triangle by columns, as LAPACK's `?pbtrf` keeps it. Column i holds A[i + d, i] at
 a[i * ld + d] for d = 0 .. kd, then PAD zeros: ld = kd + 1 + PAD. The zeros let every update run over a
@@ -34,26 +34,25 @@ _FAST = {"reassoc", "contract", "arcp"}
 
 
 @njit(nogil=True, fastmath=_FAST, cache=True)
-def solve_chunk(xt, removed, degree, out, h, direct, diagonal):
-    """Images xt (S x C x P float64, P = h * w pixels numbered down the short side h) with their removed
-    pixels (S x P bool) imputed into out (S x C x P): kept pixels copied, removed ones solved for.
-    degree (P,): each pixel's summed neighbour weight inside the image; direct, diagonal: the weights of
-    the 4 direct and the 4 diagonal neighbours. Each image needs a kept pixel. Holds (h + 2 + PAD) * P
-    float64 of band storage."""
-    s, c, npix = xt.shape
-    w = npix // h
+def solve_chunk(images, removed, degree, out, side, step, lines, line_step, direct, diagonal, band, rhs):
+    """Images (S x C x P float64, P pixels in the image's own layout) with their removed pixels (S x P bool)
+    imputed into out (S x C x P): kept pixels copied, removed ones solved for. The pixels are numbered
+    line by line down the short side: `lines` lines of `side` pixels, pixel i of line m at
+    i * step + m * line_step (a wide H x W image: its W columns, step W, line_step 1; a tall one: its H
+    rows, step 1, line_step W). degree (P,): each pixel's summed neighbour weight inside the image;
+    direct, diagonal: the weights of the 4 direct and the 4 diagonal neighbours. band, rhs: work space
+    of at least (side + 2 + PAD) * P and C x P float64. Each image needs a kept pixel."""
+    s, c, npix = images.shape
     var = np.empty(npix, np.int64)               # a removed pixel's unknown, -1 for a kept one
-    band = np.empty((h + 2 + PAD) * npix)
-    rhs = np.empty((c, npix))
     for k in range(s):
-        x, o = xt[k], out[k]
+        x, o = images[k], out[k]
         o[:, :] = x
-        n = _number(removed[k], var)
+        n = _number(removed[k], var, side, step, lines, line_step)
         if n == 0:
             continue
-        kd = _half_width(var, h, w)
+        kd = _half_width(var, side, step, lines, line_step)
         ld = kd + 1 + PAD
-        _build(x, var, degree, h, w, n, ld, band, rhs, direct, diagonal)
+        _build(x, var, degree, side, step, lines, line_step, n, ld, band, rhs, direct, diagonal)
         _factor(band, n, kd, ld)
         if c == 3:
             _substitute3(band, n, kd, ld, rhs)
@@ -67,61 +66,65 @@ def solve_chunk(xt, removed, degree, out, h, direct, diagonal):
 
 
 @njit(nogil=True, cache=True)
-def _number(removed, var):
+def _number(removed, var, side, step, lines, line_step):
     n = 0
-    for q in range(removed.shape[0]):
-        if removed[q]:
-            var[q] = n
-            n += 1
-        else:
-            var[q] = -1
+    for m in range(lines):
+        for i in range(side):
+            q = i * step + m * line_step
+            if removed[q]:
+                var[q] = n
+                n += 1
+            else:
+                var[q] = -1
     return n
 
 
 @njit(nogil=True, cache=True)
-def _half_width(var, h, w):
-    """The largest gap in the numbering between a removed pixel and a removed neighbour ahead of it."""
+def _half_width(var, side, step, lines, line_step):
+    """The largest gap in the numbering between a removed pixel and a removed neighbour ahead of it: the
+    next in its line, or one of the three beside it in the next line."""
     kd = 0
-    for col in range(w):
-        for r in range(h):
-            q = col * h + r
-            i = var[q]
-            if i < 0:
+    for m in range(lines):
+        for i in range(side):
+            q = i * step + m * line_step
+            v = var[q]
+            if v < 0:
                 continue
-            if r + 1 < h and var[q + 1] >= 0:
-                kd = max(kd, var[q + 1] - i)
-            if col + 1 < w:
-                for dr in range(max(-1, -r), min(2, h - r)):
-                    if var[q + h + dr] >= 0:
-                        kd = max(kd, var[q + h + dr] - i)
+            if i + 1 < side and var[q + step] >= 0:
+                kd = max(kd, var[q + step] - v)
+            if m + 1 < lines:
+                for di in range(max(-1, -i), min(2, side - i)):
+                    nq = q + line_step + di * step
+                    if var[nq] >= 0:
+                        kd = max(kd, var[nq] - v)
     return kd
 
 
 @njit(nogil=True, cache=True)
-def _build(x, var, degree, h, w, n, ld, band, rhs, direct, diagonal):
+def _build(x, var, degree, side, step, lines, line_step, n, ld, band, rhs, direct, diagonal):
     """The band (degree on the diagonal, -weight to each removed neighbour ahead) and the right-hand sides
     (the kept neighbours' weighted sum, per channel)."""
     band[:ld * n] = 0.0
     rhs[:, :n] = 0.0
-    for col in range(w):
-        for r in range(h):
-            q = col * h + r
-            i = var[q]
-            if i < 0:
+    for m in range(lines):
+        for i in range(side):
+            q = i * step + m * line_step
+            v = var[q]
+            if v < 0:
                 continue
-            band[i * ld] = degree[q]
-            for dc in range(max(-1, -col), min(2, w - col)):
-                for dr in range(max(-1, -r), min(2, h - r)):
-                    if dr == 0 and dc == 0:
+            band[v * ld] = degree[q]
+            for dm in range(max(-1, -m), min(2, lines - m)):
+                for di in range(max(-1, -i), min(2, side - i)):
+                    if di == 0 and dm == 0:
                         continue
-                    weight = direct if dr == 0 or dc == 0 else diagonal
-                    nq = q + dc * h + dr
+                    weight = direct if di == 0 or dm == 0 else diagonal
+                    nq = q + dm * line_step + di * step
                     j = var[nq]
                     if j < 0:
                         for ch in range(x.shape[0]):
-                            rhs[ch, i] += weight * x[ch, nq]
-                    elif j > i:
-                        band[i * ld + j - i] = -weight
+                            rhs[ch, v] += weight * x[ch, nq]
+                    elif j > v:
+                        band[v * ld + j - v] = -weight
 
 
 @njit(nogil=True, fastmath=_FAST, cache=True)

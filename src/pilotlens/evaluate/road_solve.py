@@ -70,26 +70,29 @@ def band_solve(images: np.ndarray, masks: np.ndarray, threads: int = 1) -> np.nd
     """`solve_many` by banded Cholesky (`road_band`): the batch cut in `threads` parts, solved at once."""
     from . import road_band           # numba: imported (and compiled, the first time) when a band is solved
 
-    images = images.astype(np.float64, copy=False)
+    images = np.ascontiguousarray(images, dtype=np.float64)
     s, c, h, w = images.shape
-    if h > w:              # number down the short side: the stencil is the same on the transposed image
-        return band_solve(images.transpose(0, 1, 3, 2), masks.transpose(0, 2, 1), threads).transpose(0, 1, 3, 2)
-    # the image's columns become rows here: pixel (r, col) is numbered col * h + r
-    xt = np.ascontiguousarray(images.transpose(0, 1, 3, 2)).reshape(s, c, w * h)
-    removed = np.ascontiguousarray(masks.transpose(0, 2, 1), dtype=bool).reshape(s, w * h)
-    degree = _degree(w, h).reshape(-1)
-    out = np.empty_like(xt)
-    parts = [slice(i, i + -(-s // max(1, threads))) for i in range(0, s, -(-s // max(1, threads)))]
+    # numbered down the short side: a wide image's columns (pixel r of column m at r * w + m), a tall one's rows
+    side, step, lines, line_step = (h, w, w, 1) if h <= w else (w, 1, h, w)
+    flat = images.reshape(s, c, h * w)
+    removed = np.ascontiguousarray(masks, dtype=bool).reshape(s, h * w)
+    degree = _degree(h, w).reshape(-1)
+    out = np.empty_like(flat)
+    size = -(-s // max(1, threads))
+    parts = [slice(i, i + size) for i in range(0, s, size)]
 
     def solve(part: slice) -> None:
-        road_band.solve_chunk(xt[part], removed[part], degree, out[part], h, DIRECT, DIAGONAL)
+        band = np.empty((side + 2 + road_band.PAD) * h * w)
+        rhs = np.empty((c, h * w))
+        road_band.solve_chunk(flat[part], removed[part], degree, out[part], side, step, lines, line_step,
+                              DIRECT, DIAGONAL, band, rhs)
 
     if len(parts) > 1:
         with ThreadPoolExecutor(len(parts)) as pool:         # the compiled code lets go of the GIL
             list(pool.map(solve, parts))
     elif parts:
         solve(parts[0])
-    return out.reshape(s, c, w, h).transpose(0, 1, 3, 2)
+    return out.reshape(s, c, h, w)
 
 
 @lru_cache(maxsize=8)
