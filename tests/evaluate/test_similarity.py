@@ -29,6 +29,19 @@ def test_a_hand_computed_case_with_ties():
     assert spearman(a, b).item() == np.float32(expected)
 
 
+def test_average_ranks_are_scipys_rankdata_on_batches_full_of_ties():
+    """Several rows at once (a group never runs into the next row), float32 ranked as float64 would be."""
+    from scipy.stats import rankdata
+    g = torch.Generator().manual_seed(0)
+    values = (torch.randint(0, 6, (5, 40), generator=g) / 3).float()
+    values[2] = 1.0                                          # one tie over a whole row
+    values[3, -1] = values[4, 0] = 7.0                       # equal values ending one row, starting the next
+    ref = rankdata(values.double().numpy(), method="average", axis=1) - 1
+    for v in (values, values.double()):
+        r = average_ranks(v)
+        assert r.dtype == torch.float64 and np.array_equal(r.numpy(), ref)
+
+
 def test_constant_maps():
     flat, varied = torch.zeros(1, 4, 4), torch.rand(1, 4, 4)
     assert spearman(flat, flat).item() == 1.0
