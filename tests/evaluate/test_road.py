@@ -114,3 +114,17 @@ def test_shared_imputations_change_no_curve_and_solve_each_mask_once(setup):
             distinct.update((int(r), bytes(mask.flatten().tolist())) for r, mask in zip(rows, removed))
     assert shared.solved == len(distinct) and shared.reused == 6 * 2 * B * len(fr) - len(distinct)
     assert shared.store == {} and not shared.uses  # nothing kept after its last use
+    assert shared.masks == {}                      # each planned map's masks handed over, then let go
+
+
+def test_planned_masks_go_only_to_the_map_they_were_drawn_for(setup):
+    model, x = setup
+    planned = uniform_maps(B, 5)
+    shared = SharedImputations.plan(x, [planned], (0.2, 0.5), seed=1)
+    assert shared.masks_of(planned.clone(), (0.2, 0.5), 1) is None      # an equal map, another tensor
+    assert shared.masks_of(planned, (0.2, 0.6), 1) is None               # other fractions
+    assert shared.masks_of(planned, (0.2, 0.5), 2) is None               # another seed
+    masks = shared.masks_of(planned, (0.2, 0.5), 1)
+    expected = removal_masks(planned, (0.2, 0.5), 1)
+    assert all(torch.equal(masks[o][0], expected[o][0]) and torch.equal(masks[o][1], expected[o][1]) for o in expected)
+    assert shared.masks_of(planned, (0.2, 0.5), 1) is None               # handed over once

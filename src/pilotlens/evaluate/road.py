@@ -66,26 +66,32 @@ def linear_impute(x: torch.Tensor, removed: torch.Tensor, shared: "SharedImputat
     arr = x.detach().cpu().double().numpy()              # solved in float64 whatever x's precision
     masks = removed.detach().cpu().numpy().astype(bool, copy=False)
     keys = mask_keys(rows, masks) if shared is not None else [None] * n
-    out: list[np.ndarray | None] = [None] * n
+    hits: dict[int, np.ndarray] = {}
     first: dict = {}                          # key -> the image of this chunk that solves it
     todo, again = [], []
     for i, key in enumerate(keys):
         hit = shared.take(key) if shared is not None else None
         if hit is not None:
-            out[i] = hit
+            hits[i] = hit
         elif key is not None and key in first:
             again.append(i)                   # solved a few images up: taken from `shared` once it is
         else:
             todo.append(i)
             first[key] = i
-    for i, solved in zip(todo, solve_many(arr[todo], masks[todo])):
-        out[i] = solved
-        if shared is not None:
-            shared.keep(keys[i], solved)
+    everything = len(todo) == n
+    solved = solve_many(arr if everything else arr[todo], masks if everything else masks[todo])
+    out = solved if everything else np.empty_like(arr)   # the usual chunk: the solver's own array, no copy
+    if not everything:
+        out[todo] = solved
+    for i, image in hits.items():
+        out[i] = image
+    if shared is not None:
+        for j, i in enumerate(todo):
+            shared.keep(keys[i], solved[j])
     for i in again:
         hit = shared.take(keys[i])
         out[i] = hit if hit is not None else out[first[keys[i]]]
-    return torch.from_numpy(np.stack(out)).to(device=x.device, dtype=x.dtype)
+    return torch.from_numpy(out).to(device=x.device, dtype=x.dtype)
 
 
 def mask_keys(rows: torch.Tensor, masks: np.ndarray) -> list[tuple[int, bytes]]:
@@ -104,20 +110,35 @@ class SharedImputations:
     the keys of every call to come; only a key asked for more than once is kept, and only until its last
     use, so memory holds the shared imputations alone."""
 
-    def __init__(self, uses: Counter):
+    def __init__(self, uses: Counter, masks: dict | None = None):
         self.uses = Counter({k: v for k, v in uses.items() if v > 1})
         self.store: dict = {}
+        self.masks = masks or {}        # (id of a planned map, fractions, seed) -> its removal_masks, until asked
         self.solved = self.reused = 0
 
     @classmethod
     def plan(cls, x: torch.Tensor, maps: list[torch.Tensor], fractions: Sequence[float] = FRACTIONS,
              seed: int = 0) -> "SharedImputations":
-        """For `road(model, x, m, fractions=fractions, seed=seed)` with each m in `maps`."""
+        """For `road(model, x, m, fractions=fractions, seed=seed)` with each m in `maps`. The removal masks
+        drawn here are handed to those calls (`masks_of`), not drawn again."""
         uses: Counter = Counter()
+        masks = {}
         for m in maps:
-            for removed, rows in removal_masks(check_maps(m, x), fractions, seed).values():
+            drawn = removal_masks(check_maps(m, x), fractions, seed)
+            masks[(id(m), tuple(float(f) for f in fractions), seed)] = (m, drawn)
+            for removed, rows in drawn.values():
                 uses.update(mask_keys(rows, removed.cpu().numpy()))
-        return cls(uses)
+        return cls(uses, masks)
+
+    def masks_of(self, maps: torch.Tensor, fractions: Sequence[float], seed: int) -> dict | None:
+        """The removal masks `plan` drew for this very map tensor (same fractions and seed), handed over
+        once; None for a map it did not plan."""
+        key = (id(maps), tuple(float(f) for f in fractions), seed)
+        planned = self.masks.get(key)
+        if planned is None or planned[0] is not maps:           # an id can be reused once a tensor is gone
+            return None
+        del self.masks[key]
+        return planned[1]
 
     def take(self, key) -> np.ndarray | None:
         """The imputation for `key` if an earlier call solved it (that use counted), else None."""
@@ -205,10 +226,11 @@ def road(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: TargetSp
     if not fr or any(not 0.0 <= f < 1.0 for f in fr):
         raise ValueError(f"road: fractions must be in [0, 1), got {list(fractions)}")
     tracker = tracker or Tracker(model, x, target, kind, batch_size)
+    planned = shared.masks_of(maps, fr, seed) if shared is not None else None
     maps = check_maps(maps, x)
     b = x.shape[0]
     nf = len(fr)
-    masks = removal_masks(maps, fr, seed)
+    masks = planned if planned is not None else removal_masks(maps, fr, seed)
     channel_std = x.std(dim=(2, 3), keepdim=True)
 
     def job_maker(order):
