@@ -10,11 +10,11 @@ a[i * ld + d] for d = 0 .. kd, then PAD zeros: ld = kd + 1 + PAD. The zeros let 
 length rounded up to 8 (whole AVX-512 vectors, no scalar tail): what it reads there is zero, so what it
 adds there is zero too.
 
-Factorisation: right-looking, a panel of NB = 8 columns at a time. The panel's columns are factored
+Factorisation: right-looking, a panel of NB = 4 columns at a time. The panel's columns are factored
 one by one (each scaled by its pivot, the later ones in the panel updated), then every column the
-panel reaches is updated by all 8 at once, two target columns per sweep so each panel value is loaded
-once for two updates: on PilotNet's masks this runs at about 2.2x LAPACK's `dpbtrf` (OpenBLAS), measured by
-bench/road_solve_speed.py. The forward and back substitutions then take the image's channels together,
+panel reaches is updated by all 4 at once, four target columns per sweep so each panel value is loaded
+once for four updates (16 coefficients and 4 panel values in registers; 8 x 2 and 8 x 4 measured
+10 % slower, 8 x 4 spilling registers). The forward and back substitutions then take the image's channels together,
 one sweep of the band each (LAPACK's `?pbtrs` sweeps it twice per channel).
 
 Everything is float64. The sums are reassociated (numba's `reassoc`/`contract`, which vectorise them;
@@ -28,7 +28,7 @@ import math
 import numpy as np
 from numba import njit
 
-NB = 8                      # panel width
+NB = 4                      # panel width
 PAD = NB + 8                # zero entries below each column's band (see the module docstring)
 _FAST = {"reassoc", "contract", "arcp"}
 
@@ -153,7 +153,7 @@ def _factor(a, n, kd, ld):
         end = min(n, j + jb + kd)                  # the columns (and rows) the panel reaches
         q = j + jb
         if jb == NB:
-            q = _update_pairs(a, j, q, end, ld)
+            q = _update_fours(a, j, q, end, ld)
         for t in range(jb):                        # what is left: a column at a time
             c = j + t
             for qq in range(q, end):
@@ -169,35 +169,41 @@ def _factor(a, n, kd, ld):
 
 
 @njit(nogil=True, fastmath=_FAST, cache=True)
-def _update_pairs(a, j, q, end, ld):
-    """Columns q, q + 1, ... below `end` updated by the 8-column panel at j, two at a time: column q's
-    diagonal alone, then rows q + 1 .. end - 1 of both columns in one sweep (rounded up to whole
-    vectors, into the zero padding). Returns the first column not updated (at most one is left)."""
+def _update_fours(a, j, q, end, ld):
+    """Columns q, q + 1, ... below `end` updated by the 4-column panel at j, four at a time: the 4 x 4
+    block's upper triangle (rows q .. q + 2) entry by entry, then rows q + 3 .. end - 1 of all four in one
+    sweep (rounded up to whole vectors, into the zero padding), each panel value loaded once for four
+    updates. Returns the first column not updated (at most three are left)."""
     b = j * ld
-    while q + 1 < end:
+    while q + 3 < end:
         o = q - j
-        # L[q, j + t] and L[q + 1, j + t], t = 0 .. 7
-        a0 = a[b + o]; a1 = a[b + ld + o - 1]; a2 = a[b + 2 * ld + o - 2]; a3 = a[b + 3 * ld + o - 3]
-        a4 = a[b + 4 * ld + o - 4]; a5 = a[b + 5 * ld + o - 5]; a6 = a[b + 6 * ld + o - 6]; a7 = a[b + 7 * ld + o - 7]
-        c0 = a[b + o + 1]; c1 = a[b + ld + o]; c2 = a[b + 2 * ld + o - 1]; c3 = a[b + 3 * ld + o - 2]
-        c4 = a[b + 4 * ld + o - 3]; c5 = a[b + 5 * ld + o - 4]; c6 = a[b + 6 * ld + o - 5]; c7 = a[b + 7 * ld + o - 6]
-        a[q * ld] -= ((a0 * a0 + a1 * a1) + (a2 * a2 + a3 * a3)) + ((a4 * a4 + a5 * a5) + (a6 * a6 + a7 * a7))
-        ln = (end - q - 1 + 7) & ~7
-        t0 = a[q * ld + 1: q * ld + 1 + ln]
-        t1 = a[(q + 1) * ld: (q + 1) * ld + ln]
-        s0 = a[b + o + 1: b + o + 1 + ln]
-        s1 = a[b + ld + o: b + ld + o + ln]
-        s2 = a[b + 2 * ld + o - 1: b + 2 * ld + o - 1 + ln]
-        s3 = a[b + 3 * ld + o - 2: b + 3 * ld + o - 2 + ln]
-        s4 = a[b + 4 * ld + o - 3: b + 4 * ld + o - 3 + ln]
-        s5 = a[b + 5 * ld + o - 4: b + 5 * ld + o - 4 + ln]
-        s6 = a[b + 6 * ld + o - 5: b + 6 * ld + o - 5 + ln]
-        s7 = a[b + 7 * ld + o - 6: b + 7 * ld + o - 6 + ln]
+        # k_ut = L[q + u, j + t]
+        k00 = a[b + o]; k01 = a[b + ld + o - 1]; k02 = a[b + 2 * ld + o - 2]; k03 = a[b + 3 * ld + o - 3]
+        k10 = a[b + o + 1]; k11 = a[b + ld + o]; k12 = a[b + 2 * ld + o - 1]; k13 = a[b + 3 * ld + o - 2]
+        k20 = a[b + o + 2]; k21 = a[b + ld + o + 1]; k22 = a[b + 2 * ld + o]; k23 = a[b + 3 * ld + o - 1]
+        k30 = a[b + o + 3]; k31 = a[b + ld + o + 2]; k32 = a[b + 2 * ld + o + 1]; k33 = a[b + 3 * ld + o]
+        a[q * ld] -= k00 * k00 + k01 * k01 + k02 * k02 + k03 * k03
+        a[q * ld + 1] -= k10 * k00 + k11 * k01 + k12 * k02 + k13 * k03
+        a[q * ld + 2] -= k20 * k00 + k21 * k01 + k22 * k02 + k23 * k03
+        a[(q + 1) * ld] -= k10 * k10 + k11 * k11 + k12 * k12 + k13 * k13
+        a[(q + 1) * ld + 1] -= k20 * k10 + k21 * k11 + k22 * k12 + k23 * k13
+        a[(q + 2) * ld] -= k20 * k20 + k21 * k21 + k22 * k22 + k23 * k23
+        ln = (end - q - 3 + 7) & ~7
+        g0 = a[q * ld + 3: q * ld + 3 + ln]
+        g1 = a[(q + 1) * ld + 2: (q + 1) * ld + 2 + ln]
+        g2 = a[(q + 2) * ld + 1: (q + 2) * ld + 1 + ln]
+        g3 = a[(q + 3) * ld: (q + 3) * ld + ln]
+        s0 = a[b + o + 3: b + o + 3 + ln]
+        s1 = a[b + ld + o + 2: b + ld + o + 2 + ln]
+        s2 = a[b + 2 * ld + o + 1: b + 2 * ld + o + 1 + ln]
+        s3 = a[b + 3 * ld + o: b + 3 * ld + o + ln]
         for p in range(ln):
-            v0 = s0[p]; v1 = s1[p]; v2 = s2[p]; v3 = s3[p]; v4 = s4[p]; v5 = s5[p]; v6 = s6[p]; v7 = s7[p]
-            t0[p] -= ((a0 * v0 + a1 * v1) + (a2 * v2 + a3 * v3)) + ((a4 * v4 + a5 * v5) + (a6 * v6 + a7 * v7))
-            t1[p] -= ((c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)) + ((c4 * v4 + c5 * v5) + (c6 * v6 + c7 * v7))
-        q += 2
+            v0 = s0[p]; v1 = s1[p]; v2 = s2[p]; v3 = s3[p]
+            g0[p] -= (k00 * v0 + k01 * v1) + (k02 * v2 + k03 * v3)
+            g1[p] -= (k10 * v0 + k11 * v1) + (k12 * v2 + k13 * v3)
+            g2[p] -= (k20 * v0 + k21 * v1) + (k22 * v2 + k23 * v3)
+            g3[p] -= (k30 * v0 + k31 * v1) + (k32 * v2 + k33 * v3)
+        q += 4
     return q
 
 

@@ -40,7 +40,7 @@ _BAND_SIDE = 280
 # nor once a thread's band storage (short side + 2 + road_band.PAD rows of float64 per pixel) would pass this: a
 # 220 x 2000 image would hold 840 MB; a nested-dissection factor grows as n log n instead
 _BAND_MAX_BYTES = 256 << 20
-_BAND_PAD = 16             # road_band.PAD, here so that asking does not import numba
+_BAND_PAD = 12             # road_band.PAD, here so that asking does not import numba
 
 
 def solve_many(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
