@@ -35,6 +35,7 @@ from .. import layout
 from ..hooks import eval_mode
 from ..model_io import device_of, dtype_of, model_output  # noqa: F401  (the one place evaluate asks)
 from ..targets import Class, Target, TargetSpec, chosen_target, freeze, score
+from .sorting import stable_order
 
 KINDS = ("auto", "regression", "classification")
 
@@ -105,7 +106,7 @@ def pixel_ranks(maps: torch.Tensor, gen: torch.Generator | None = None, descendi
     b, n = flat.shape
     perm = (order if order is not None else torch.rand(b, n, generator=gen).argsort(dim=1)).to(flat.device)
     vals = flat.gather(1, perm)
-    order = perm.gather(1, torch.sort(-vals if descending else vals, dim=1, stable=True).indices)
+    order = perm.gather(1, stable_order(vals, descending)[1])
     ranks = torch.empty_like(order)
     ranks.scatter_(1, order, torch.arange(n, device=flat.device).expand(b, n))
     return ranks

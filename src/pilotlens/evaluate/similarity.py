@@ -25,6 +25,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from .sorting import stable_order
+
 
 def _checked(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Two maps (or batches of maps) as B x H x W tensors of one shape, or a clear error."""
@@ -45,9 +47,9 @@ def _pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 def average_ranks(values: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Ranks 0 .. n-1 of each row of values (B x n), tied values sharing their average rank (the middle of
     their group's first and last sorted position), in `dtype`. The sort runs in values's own dtype (a float32
-    map sorts as fast as it ties and orders the same as in float64)."""
+    map orders and ties as it would in float64, and sorts faster: `sorting`)."""
     bsz, n = values.shape
-    sorted_vals, order = torch.sort(values, dim=1, stable=True)
+    sorted_vals, order = stable_order(values)                  # float32: int32 keys, equal where the values are
     starts_here = torch.ones((bsz, n), dtype=torch.bool, device=values.device)
     torch.ne(sorted_vals[:, 1:], sorted_vals[:, :-1], out=starts_here[:, 1:])
     flat = starts_here.view(-1)                        # every row starts a group: no group spans two rows
