@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -180,11 +181,16 @@ def noisy_linear_impute(x: torch.Tensor, removed: torch.Tensor, noise: float = 0
                         shared: SharedImputations | None = None, rows: torch.Tensor | None = None) -> torch.Tensor:
     """ROAD's noisy linear imputation: `linear_impute` plus Gaussian noise on the removed pixels, of
     std `noise` x each image's channel std (`channel_std`, N x C x 1 x 1, default from x itself)."""
-    out = linear_impute(x, removed, shared, rows)
-    if noise > 0:
-        std = x.std(dim=(2, 3), keepdim=True) if channel_std is None else channel_std
-        eps = torch.randn(x.shape, generator=gen).to(x)
-        out += eps.mul_(removed[:, None]).mul_(float(noise) * std)      # in place: a batch of images each
+    if noise <= 0:
+        return linear_impute(x, removed, shared, rows)
+    # the noise is drawn while the solves run: drawing is one thread's work, the solves leave a core's
+    # fraction idle (the same draws, in the same order, from the same generator)
+    with ThreadPoolExecutor(1) as pool:
+        solving = pool.submit(linear_impute, x, removed, shared, rows)
+        eps = torch.randn(x.shape, generator=gen)
+        out = solving.result()
+    std = x.std(dim=(2, 3), keepdim=True) if channel_std is None else channel_std
+    out += eps.to(x).mul_(removed[:, None]).mul_(float(noise) * std)    # in place: a batch of images each
     return out
 
 
