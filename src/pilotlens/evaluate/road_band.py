@@ -47,10 +47,9 @@ def solve_chunk(images, removed, degree, out, side, step, lines, line_step, dire
     for k in range(s):
         x, o = images[k], out[k]
         o[:, :] = x
-        n = _number(removed[k], var, side, step, lines, line_step)
+        n, kd = _number(removed[k], var, side, step, lines, line_step)
         if n == 0:
             continue
-        kd = _half_width(var, side, step, lines, line_step)
         ld = kd + 1 + PAD
         _build(x, var, degree, side, step, lines, line_step, n, ld, band, rhs, direct, diagonal)
         _factor(band, n, kd, ld)
@@ -67,37 +66,26 @@ def solve_chunk(images, removed, degree, out, side, step, lines, line_step, dire
 
 @njit(nogil=True, cache=True)
 def _number(removed, var, side, step, lines, line_step):
-    n = 0
+    """Number the removed pixels in order (var: their unknowns, -1 for kept pixels) and find the band's
+    half-width on the way: the largest gap back to a removed neighbour already numbered (the previous
+    pixel of the line, or one of the three beside it in the previous line). Returns (n, kd)."""
+    n = kd = 0
     for m in range(lines):
         for i in range(side):
             q = i * step + m * line_step
-            if removed[q]:
-                var[q] = n
-                n += 1
-            else:
+            if not removed[q]:
                 var[q] = -1
-    return n
-
-
-@njit(nogil=True, cache=True)
-def _half_width(var, side, step, lines, line_step):
-    """The largest gap in the numbering between a removed pixel and a removed neighbour ahead of it: the
-    next in its line, or one of the three beside it in the next line."""
-    kd = 0
-    for m in range(lines):
-        for i in range(side):
-            q = i * step + m * line_step
-            v = var[q]
-            if v < 0:
                 continue
-            if i + 1 < side and var[q + step] >= 0:
-                kd = max(kd, var[q + step] - v)
-            if m + 1 < lines:
+            var[q] = n
+            if i > 0 and var[q - step] >= 0:
+                kd = max(kd, n - var[q - step])
+            if m > 0:
                 for di in range(max(-1, -i), min(2, side - i)):
-                    nq = q + line_step + di * step
-                    if var[nq] >= 0:
-                        kd = max(kd, var[nq] - v)
-    return kd
+                    j = var[q - line_step + di * step]
+                    if j >= 0:
+                        kd = max(kd, n - j)
+            n += 1
+    return n, kd
 
 
 @njit(nogil=True, cache=True)
