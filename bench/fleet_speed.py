@@ -142,7 +142,7 @@ def main() -> None:
             cpus = os.cpu_count() or 1
             most = args.max_actors or max(1, cpus - 1)
             before, t0 = load(), time.perf_counter()
-            with connected(num_cpus=cpus) as ray:
+            with connected(num_cpus=cpus):
                 started = time.perf_counter() - t0
                 rows.append(dict(name=f"ray.init (local, {cpus} CPUs)", frames=0, seconds=started, fps=None,
                                  first=None, actors=None, bytes=None, peak=tree_rss(os.getpid()),
