@@ -17,7 +17,7 @@ band grows with the short side while nested dissection grows as n^1.5: past `_BA
 faster and `band_pays` says so.
 
 The compiled code lets go of the GIL: with `threads` > 1 a batch is cut in parts that many threads
-solve at once. numba compiles it on first use (about 8 s) and caches it beside the module.
+solve at once. numba compiles it on first use (about 7 s) and caches it beside the module.
 """
 from __future__ import annotations
 
