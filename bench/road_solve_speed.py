@@ -71,10 +71,10 @@ def one_by_one(solve):
 
 def lapack_band(image: np.ndarray, removed: np.ndarray):
     """One system as LAPACK's lower band (kd + 1 x n) and right-hand sides (n x C), written here with the
-    stencil of road.py, numbered down the short side: a reference independent of pilotlens's builder."""
-    if image.shape[1] > image.shape[2]:
-        image, removed = image.transpose(0, 2, 1), removed.T
+    stencil of road.py, numbered down the columns (the short side of the wide frames this bench draws): a
+    reference independent of pilotlens's builder."""
     c, h, w = image.shape
+    assert h <= w, "lapack_band numbers a wide image's columns"
     xt, u = image.transpose(0, 2, 1).reshape(c, -1), removed.T.reshape(-1)     # pixel (r, col) at col * h + r
     var = np.cumsum(u) - 1
     unknown = np.flatnonzero(u)
@@ -149,7 +149,6 @@ def main() -> None:
     for _, image, removed in items[::7]:
         a = road_solve.band_solve(image[None], removed[None])[0]
         ab, b = lapack_band(image, removed)
-        assert image.shape[1] <= image.shape[2], "the check below numbers a wide image's columns"
         lapack = image.transpose(0, 2, 1).copy()                # the band's numbering: column by column
         lapack[:, removed.T] = solveh_banded(ab, b, lower=True).T
         lapack = lapack.transpose(0, 2, 1)

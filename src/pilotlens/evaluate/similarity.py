@@ -39,11 +39,6 @@ def _checked(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return a, b
 
 
-def _pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    a, b = _checked(a, b)
-    return a.detach().double(), b.detach().to(a.device).double()
-
-
 def average_ranks(values: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Ranks 0 .. n-1 of each row of values (B x n), tied values sharing their average rank (the middle of
     their group's first and last sorted position), in `dtype`. The sort runs in values's own dtype (a float32
