@@ -111,12 +111,14 @@ def test_model_without_conv_layers_names_its_layers():
     (nn.Conv2d(1, 1, 2, stride=4), (13, 14)),                         # rows no window reached: padded with 0
     (nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), (10, 13)),  # ceil_mode: the transposed conv is cut
     (nn.AvgPool2d(2), (9, 8)),
+    (nn.Conv2d(1, 1, (5, 1), stride=(3, 1), padding=(4, 0)), (7, 5)),  # padding wider than the stride
 ])
 def test_scale_up_is_the_all_ones_transposed_convolution_for_every_geometry(layer, size, monkeypatch):
     """scale_up runs the batch's one-channel maps as the channels of one grouped transposed convolution
     (here for every map size); the definition, spread cell by cell, is the reference, and the strided-add
-    path (small maps) must agree with both."""
+    path (small maps) and the compiled CPU pass (with and without a stage below to multiply) must agree."""
     from pilotlens.methods import visual_backprop
+    from pilotlens.methods._compiled_spread import spread
     from pilotlens.methods.visual_backprop import Step, scale_up, scale_up_by_adds
     monkeypatch.setattr(visual_backprop, "TCONV_PIXELS", 0)
     with torch.no_grad():
@@ -125,8 +127,44 @@ def test_scale_up_is_the_all_ones_transposed_convolution_for_every_geometry(laye
     step = Step("l", two(layer.kernel_size), two(layer.stride), two(layer.padding),
                 two(getattr(layer, "dilation", 1)), size, isinstance(layer, nn.Conv2d))
     m = torch.rand(3, 1, h, w)
+    below = torch.rand(3, *size)
+    nothing = np.empty((0, 0, 0), np.float32)
+    for dtype in (np.float32, np.float64):
+        for multiply in (False, True):
+            out = np.full((3, *size), np.nan, dtype)
+            spread(m[:, 0].numpy().astype(dtype), below.numpy().astype(dtype) if multiply else nothing.astype(dtype),
+                   out, *step.geometry())
+            for i in range(3):
+                ref = deconv_by_loops(m[i, 0].double().numpy(), layer, size) * (below[i].double().numpy() if multiply else 1)
+                assert_rel_close(torch.from_numpy(out[i]).double(), torch.from_numpy(ref))
     for up in (scale_up, scale_up_by_adds):
         got = up(m, step)
         assert got.shape == (3, 1, *size)
         for i in range(3):
             assert_rel_close(got[i, 0], torch.from_numpy(deconv_by_loops(m[i, 0].double().numpy(), layer, size)))
+
+
+@pytest.mark.parametrize("crop", [(0, 0, 0, 0), (2, 1, 3, 0), (0, 4, 0, 5)])
+def test_a_crop_is_undone_by_zeros_on_both_paths(crop):
+    """A crop layer's step pads the map back with zeros: the compiled pass (kernel 1, padding -top/-left)
+    and torch's F.pad give the same map."""
+    from pilotlens.methods._compiled_spread import spread
+    from pilotlens.methods.visual_backprop import Step, scale_up
+    top, bottom, left, right = crop
+    m = torch.rand(2, 1, 5, 6)
+    size = (5 + top + bottom, 6 + left + right)
+    step = Step("crop", (1, 1), (1, 1), (0, 0), (1, 1), size, False, crop)
+    out = np.empty((2, *size), np.float32)
+    spread(m[:, 0].numpy(), np.empty((0, 0, 0), np.float32), out, *step.geometry())
+    assert torch.equal(torch.from_numpy(out), scale_up(m, step)[:, 0])
+
+
+def test_compiled_and_torch_visual_backprop_agree(monkeypatch):
+    """The CPU path (compiled spread) and the torch path (scale_up) give the same maps on a real model."""
+    from pilotlens.methods import visual_backprop
+    model, x = build("pilotnet", batch=3)
+    compiled = pilotlens.explain(model, x, "visual_backprop")
+    monkeypatch.setattr(visual_backprop, "_compiled_serves", lambda t: False)
+    plain = pilotlens.explain(model, x, "visual_backprop")
+    assert_rel_close(compiled.raw, plain.raw)
+    assert torch.allclose(compiled.maps, plain.maps, atol=1e-6)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -52,6 +53,11 @@ class Step:
         else:
             padding = _two(m.padding)
         return cls(info.name, kernel, stride, padding, dilation, tuple(info.input_shape[-2:]), isinstance(m, nn.Conv2d))
+
+    def geometry(self) -> tuple[int, ...]:
+        """(kh, kw, sh, sw, ph, pw, dh, dw): a crop of (top, left) as kernel 1, stride 1, padding (-top, -left)."""
+        padding = self.padding if self.crop is None else (-self.crop[0], -self.crop[2])
+        return (*self.kernel, *self.stride, *padding, *self.dilation)
 
 
 #: from this many output pixels per image on, the transposed convolution beats the strided adds (measured at
@@ -175,11 +181,44 @@ class VisualBackprop(Explainer):
                 hooks.forward_pre(module, lambda _m, inp, k=k: keep_first(means, k, stage_mean(inp[0])))
         with torch.no_grad():
             output = self.forward(x)
-            stage = len(plan.stages) - 1
-            m = means[stage]
-            for i in range(len(plan.steps) - 1, -1, -1):
-                m = scale_up(m, plan.steps[i])
-                if i > 0 and plan.steps[i - 1].is_conv:
-                    stage -= 1
-                    m = m * means[stage]
-        return m[:, 0], output, plan.steps[-1].name   # the layer read comes back with the result
+            raw = spread_back(plan, [means[k] for k in range(len(plan.stages))])
+        return raw, output, plan.steps[-1].name   # the layer read comes back with the result
+
+
+def spread_back(plan: Plan, means: list[torch.Tensor]) -> torch.Tensor:
+    """The stage means (B x 1 x h x w each, shallowest first) spread back to the input, deepest first, each
+    product with the stage below: B x H x W. On CPU in float32 or float64 one compiled pass per layer
+    (methods/_compiled_spread.py), elsewhere torch's `scale_up`."""
+    if _compiled_serves(means[0]):
+        return _spread_back_compiled(plan, means)
+    stage = len(means) - 1
+    m = means[stage]
+    for i in range(len(plan.steps) - 1, -1, -1):
+        m = scale_up(m, plan.steps[i])
+        if i > 0 and plan.steps[i - 1].is_conv:
+            stage -= 1
+            m = m * means[stage]
+    return m[:, 0]
+
+
+def _compiled_serves(t: torch.Tensor) -> bool:
+    return t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+
+
+def _spread_back_compiled(plan: Plan, means: list[torch.Tensor]) -> torch.Tensor:
+    """spread_back on one thread: split over two, it ran slower beside torch's OpenMP threads, which keep
+    spinning for a while after the forward pass."""
+    from ._compiled_spread import spread  # numba: imported (and compiled, the first time) on first use
+
+    planes = [np.ascontiguousarray(t[:, 0].numpy()) for t in means]
+    stage = len(planes) - 1
+    m, nothing = planes[stage], np.empty((0, 0, 0), planes[0].dtype)
+    for i in range(len(plan.steps) - 1, -1, -1):
+        below = nothing
+        if i > 0 and plan.steps[i - 1].is_conv:
+            stage -= 1
+            below = planes[stage]
+        out = np.empty((m.shape[0], *plan.steps[i].in_size), m.dtype)
+        spread(m, below, out, *plan.steps[i].geometry())
+        m = out
+    return torch.from_numpy(m)
