@@ -1,10 +1,15 @@
+import importlib
+
 import pytest
 import torch
 
 from pilotlens.evaluate import linear_impute, noisy_linear_impute, road
+from pilotlens.evaluate._common import generator
 from pilotlens.evaluate.road import SharedImputations, removal_masks
 
 from .helpers import LeftHalf, dense_impute, half_maps, images, uniform_maps
+
+road_module = importlib.import_module("pilotlens.evaluate.road")   # the module; `road` is also the function
 
 B = 6
 def test_a_float32_input_gets_the_float64_imputation():
@@ -128,3 +133,36 @@ def test_planned_masks_go_only_to_the_map_they_were_drawn_for(setup):
     expected = removal_masks(planned, (0.2, 0.5), 1)
     assert all(torch.equal(masks[o][0], expected[o][0]) and torch.equal(masks[o][1], expected[o][1]) for o in expected)
     assert shared.masks_of(planned, (0.2, 0.5), 1) is None               # handed over once
+
+
+@pytest.mark.parametrize("kept_bytes, kept", [(1 << 30, 3), (6000, 1), (0, 0)])   # a 4-image chunk: 4800 bytes
+def test_noise_stream_gives_every_reader_the_draws_of_a_fresh_generator(kept_bytes, kept, monkeypatch):
+    """Kept for every reader, kept in part (a reader goes on from a generator restored where the kept draws
+    end), or not kept at all: each reader sees the chunks a fresh generator draws, in order."""
+    monkeypatch.setattr(road_module, "NOISE_KEPT_BYTES", kept_bytes)
+    shapes = [torch.Size((4, 3, 10, 10)), torch.Size((4, 3, 10, 10)), torch.Size((1, 3, 10, 10))]
+    gen = generator(7, "road", "noise")
+    expected = [torch.randn(s, generator=gen) for s in shapes]
+    stream = road_module.NoiseStream(7)
+    first, second = stream.reader(), stream.reader()
+    got_first = [first(s) for s in shapes[:2]]               # readers interleave, as MoRF then LeRF need not
+    got_second = [second(s) for s in shapes]
+    got_first.append(first(shapes[2]))
+    for got in (got_first, got_second, [stream.reader()(shapes[0])]):
+        assert all(torch.equal(g, e) for g, e in zip(got, expected))
+    assert len(stream.draws) == kept and stream.kept <= kept_bytes
+
+
+def test_road_draws_its_noise_once_per_batch_under_shared_imputations(setup, monkeypatch):
+    model, x = setup
+    maps = [uniform_maps(B, 6), uniform_maps(B, 7)]
+    fr = (0.2, 0.5)
+    alone = [road(model, x, m, fractions=fr, seed=4) for m in maps]
+    shared = SharedImputations.plan(x, maps, fr, seed=4)
+    calls = []
+    real = torch.randn
+    monkeypatch.setattr(torch, "randn", lambda *a, **k: calls.append(a) or real(*a, **k))
+    together = [road(model, x, m, fractions=fr, seed=4, shared=shared) for m in maps]
+    assert len(calls) == -(-B * len(fr) // 64)               # one draw per chunk, for 2 maps x 2 orders
+    for a, t in zip(alone, together):
+        assert torch.equal(a.morf, t.morf) and torch.equal(a.lerf, t.lerf)
