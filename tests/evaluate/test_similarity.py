@@ -65,6 +65,7 @@ def test_spearman_matches_numpy_pearson_of_average_ranks(xs, ys):
 
 
 def test_ssim_of_a_map_with_itself_is_one_and_less_otherwise():
+    torch.manual_seed(0)   # unseeded, two random maps measured above 0.2 once in a while
     a = torch.rand(2, 20, 24)
     torch.testing.assert_close(ssim(a, a), torch.ones(2))
     assert (ssim(a, torch.rand(2, 20, 24)) < 0.2).all()

@@ -25,7 +25,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from .sorting import stable_order
+from .sorting import compiled_average_ranks, stable_order
 
 
 def _checked(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,6 +43,10 @@ def average_ranks(values: torch.Tensor, dtype: torch.dtype = torch.float64) -> t
     """Ranks 0 .. n-1 of each row of values (B x n), tied values sharing their average rank (the middle of
     their group's first and last sorted position), in `dtype`. The sort runs in values's own dtype (a float32
     map orders and ties as it would in float64, and sorts faster: `sorting`)."""
+    if dtype == torch.float64:
+        ranks = compiled_average_ranks(values)       # float32 on CPU: sorted and ranked in one compiled pass
+        if ranks is not None:
+            return ranks
     bsz, n = values.shape
     sorted_vals, order = stable_order(values)                  # float32: int32 keys, equal where the values are
     starts_here = torch.ones((bsz, n), dtype=torch.bool, device=values.device)
