@@ -144,3 +144,22 @@ def test_an_input_normalisation_layer_passes_relevance_unchanged():
     with_norm = nn.Sequential(Affine(0.5, -0.25), *model).eval()
     raw = pilotlens.explain(with_norm, x, "lrp", target=0, rule="epsilon", epsilon=EPS).raw
     assert_rel_close(raw, pilotlens.explain(model, x * 0.5 - 0.25, "lrp", target=0, rule="epsilon", epsilon=EPS).raw)
+
+
+@pytest.mark.parametrize("channels, stride, padding, size", [(3, 2, 0, (13, 18)), (6, 2, 1, (12, 11)), (1, 3, 2, (10, 14))])
+def test_zbox_at_a_plain_conv_equals_its_autograd_form(channels, stride, padding, size, monkeypatch):
+    """The first layer's z^B without autograd (the bounds' convolutions as one image of ones, their two input
+    gradients as one transposed convolution; few channels by forward convolutions) gives the relevance the
+    three-convolution autograd form gives, on strided convs whose windows leave rows and columns over."""
+    from pilotlens.methods import lrp
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(channels, 5, 4, stride=stride, padding=padding), nn.ReLU(), nn.Flatten(),
+                          nn.LazyLinear(2)).eval()
+    x = torch.rand(3, channels, *size) * 2 - 0.5
+    model(x)
+    for bounds in ({}, {"low": -0.5, "high": 1.5}):
+        fast = pilotlens.explain(model, x, "lrp", target=1, **bounds).raw
+        monkeypatch.setattr(lrp, "_plain_conv", lambda m: False)
+        slow = pilotlens.explain(model, x, "lrp", target=1, **bounds).raw
+        monkeypatch.undo()
+        assert_rel_close(fast, slow, rel=1e-5)

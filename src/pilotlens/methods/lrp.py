@@ -21,6 +21,7 @@ from torch import nn
 
 from ..layers import ELEMENTWISE, leaf_modules
 from ..targets import score
+from ._fast_input_grad import MAX_IN_CHANNELS, conv_input_grad
 from .base import Explainer, register
 
 RULES = ("epsilon", "gamma", "zplus", "composite")
@@ -67,7 +68,10 @@ def _layer_rule(module, eps):
 
 def _zbox_rule(module, low, high):
     """z^B (Montavon et al. 2017): R_i = sum_j (x_i w_ij - l_i w+_ij - h_i w-_ij) / z_j R_j, no bias."""
+    if _plain_conv(module):
+        return _zbox_conv_rule(module, low, high)
     w = module.weight
+
     def rule(a, R):
         with torch.enable_grad():
             x = a.detach().requires_grad_(True)
@@ -78,6 +82,41 @@ def _zbox_rule(module, low, high):
             gx, gl, gh = torch.autograd.grad(z, (x, lo, hi), _ratio(z, R, TINY))
         return x.detach() * gx + lo.detach() * gl + hi.detach() * gh
     return rule
+
+
+def _zbox_conv_rule(module: nn.Conv2d, low, high):
+    """z^B at a plain convolution, without autograd: the bounds are one number per image, so
+    conv(l, w+) = l * conv(1, w+) (one image of ones), and the two bound terms of the relevance,
+    l * conv^T(c, w+) + h * conv^T(c, w-) = conv^T([l c, h c], [w+, w-]), are one transposed convolution.
+    Two input gradients instead of three, no forward convolution of the bounds (PilotNet's first layer:
+    three 3-channel backward-data convolutions were most of an LRP call)."""
+    def rule(a, R):
+        x = a.detach()
+        w = module.weight.detach()
+        wp, wn = w.clamp(min=0), w.clamp(max=0)
+        lo, hi = low(x), high(x)                        # B x 1 x 1 x 1, or 1 x 1 x 1 x 1 for a number
+        ones = x.new_ones((1, *x.shape[1:]))            # zero padding stays zero for the bounds too
+        z = (module._conv_forward(x, w, None) - lo * module._conv_forward(ones, wp, None)
+             - hi * module._conv_forward(ones, wn, None))
+        c = _ratio(z, R, TINY)
+        gx = _input_grad(module, c, w, x.shape)
+        bounds = _input_grad(module, torch.cat([lo * c, hi * c], dim=1), torch.cat([wp, wn]), x.shape)
+        return x * gx - bounds
+    return rule
+
+
+def _plain_conv(module: nn.Module) -> bool:
+    """A Conv2d whose input gradient `_input_grad` computes: groups 1, dilation 1, zero padding by numbers."""
+    return (isinstance(module, nn.Conv2d) and module.groups == 1 and tuple(module.dilation) == (1, 1)
+            and not isinstance(module.padding, str) and module.padding_mode == "zeros")
+
+
+def _input_grad(module: nn.Conv2d, g: torch.Tensor, weight: torch.Tensor, shape) -> torch.Tensor:
+    """d conv(x, weight) / dx applied to g, for a plain conv (`_plain_conv`) and x of `shape`: by forward
+    convolutions for few input channels (_fast_input_grad), else oneDNN's own backward."""
+    if shape[1] <= MAX_IN_CHANNELS and g.device.type == "cpu":
+        return conv_input_grad(g, weight, tuple(module.stride), tuple(module.padding), tuple(shape[-2:]))
+    return torch.nn.grad.conv2d_input(tuple(shape), weight, g, stride=module.stride, padding=module.padding)
 
 
 def _share_rule(module, weight):
