@@ -69,14 +69,18 @@ def _sort_row(bits, descending, key, key2, idx, idx2, hist):
 
 
 @njit(nogil=True, cache=True)
+def _workspace(n):
+    """_sort_row's work arrays for rows of n: two key and two position buffers, the three histograms."""
+    return (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
+            np.empty((3, _BUCKETS), np.int64))
+
+
+@njit(nogil=True, cache=True)
 def order_rows(values, descending, keys_out, order_out):
     """keys_out[b], order_out[b] = each row's sorted keys (equal exactly where the values are) and the
     positions that sort it, stably (int64, B x n each). values: B x n float32, C-contiguous. False if a
     row holds a NaN (the outputs are then incomplete)."""
-    n = values.shape[1]
-    key, key2 = np.empty(n, np.int64), np.empty(n, np.int64)
-    idx, idx2 = np.empty(n, np.int64), np.empty(n, np.int64)
-    hist = np.empty((3, _BUCKETS), np.int64)
+    key, key2, idx, idx2, hist = _workspace(values.shape[1])
     for b in range(values.shape[0]):
         ok, k, i = _sort_row(values[b].view(np.int32), descending, key, key2, idx, idx2, hist)
         if not ok:
@@ -92,9 +96,7 @@ def average_ranks_rows(values, ranks_out):
     first and last sorted position (float64). values: B x n float32, C-contiguous. False if a row holds a
     NaN (the outputs are then incomplete)."""
     n = values.shape[1]
-    key, key2 = np.empty(n, np.int64), np.empty(n, np.int64)
-    idx, idx2 = np.empty(n, np.int64), np.empty(n, np.int64)
-    hist = np.empty((3, _BUCKETS), np.int64)
+    key, key2, idx, idx2, hist = _workspace(n)
     for b in range(values.shape[0]):
         ok, k, i = _sort_row(values[b].view(np.int32), False, key, key2, idx, idx2, hist)
         if not ok:
