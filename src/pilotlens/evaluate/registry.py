@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -88,6 +89,11 @@ class Run:
     def prepare(self, chosen: list[str], examples: int) -> None:
         from tqdm.auto import tqdm
 
+        if self.progress:
+            from ..compiled import kernels, needs_compiling
+            if needs_compiling(kernels()):
+                print("pilotlens evaluate: numba compiles pilotlens's kernels on this first run in the environment "
+                      "(about 10 s, once; cached for the next runs)", file=sys.stderr, flush=True)
         self.x = [self.subject.batch(r) for r in self.rows]
         self.trackers = [Tracker(self.model, xb, self.target, self.kind_asked, self.model_batch) for xb in self.x]
         n = len(self.subject)

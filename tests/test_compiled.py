@@ -1,0 +1,35 @@
+"""compiled: which numba kernels still need compiling, and evaluate saying so before it pauses."""
+import importlib
+import sys
+
+from pilotlens import compiled
+
+
+def test_a_kernel_needs_compiling_until_its_first_call_caches_it(tmp_path, monkeypatch):
+    (tmp_path / "fresh_kernel.py").write_text(
+        "from numba import njit\n\n@njit(cache=True)\ndef add_one(x):\n    return x + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("fresh_kernel")
+    try:
+        assert compiled.needs_compiling([module.add_one])
+        assert module.add_one(2) == 3
+        assert not compiled.needs_compiling([module.add_one])
+    finally:
+        sys.modules.pop("fresh_kernel", None)
+
+
+def test_anything_numba_cannot_answer_for_needs_no_message():
+    assert not compiled.needs_compiling([len])
+    assert all(hasattr(k, "_cache") for k in compiled.kernels())
+
+
+def test_evaluate_says_it_is_compiling_before_the_pause(tmp_path, capsys, monkeypatch):
+    from pilotlens.cli import main
+    monkeypatch.setattr(compiled, "needs_compiling", lambda kernels: True)
+    assert main(["evaluate", "--model", "pilotnet", "--input", "synthetic", "--frames", "2",
+                 "--method", "grad_cam", "--metric", "localisation", "--out", str(tmp_path / "ev")]) == 0
+    assert "numba compiles pilotlens's kernels on this first run" in capsys.readouterr().err
+    monkeypatch.setattr(compiled, "needs_compiling", lambda kernels: False)
+    assert main(["evaluate", "--model", "pilotnet", "--input", "synthetic", "--frames", "2",
+                 "--method", "grad_cam", "--metric", "localisation", "--out", str(tmp_path / "ev2")]) == 0
+    assert "numba compiles" not in capsys.readouterr().err
