@@ -19,8 +19,9 @@ def test_a_kernel_needs_compiling_until_its_first_call_caches_it(tmp_path, monke
 
 
 def test_anything_numba_cannot_answer_for_needs_no_message():
+    from pilotlens.evaluate.registry import compiled_kernels
     assert not compiled.needs_compiling([len])
-    assert all(hasattr(k, "_cache") for k in compiled.kernels())
+    assert all(hasattr(k, "_cache") for k in compiled_kernels())
 
 
 def test_evaluate_says_it_is_compiling_before_the_pause(tmp_path, capsys, monkeypatch):

@@ -7,14 +7,6 @@ is about to pause for that can say so first (`evaluate` does), instead of sittin
 from __future__ import annotations
 
 
-def kernels() -> list:
-    """The compiled kernels a full `evaluate` run calls (ROAD's solver, the rank sort, VisualBackProp's
-    scale-ups). Importing them imports numba."""
-    from .evaluate import radix, road_band
-    from .methods import _compiled_spread
-    return [road_band.solve_chunk, radix.order_rows, radix.average_ranks_rows, _compiled_spread.spread]
-
-
 def needs_compiling(dispatchers) -> bool:
     """Whether any of these numba functions has no compiled code cached for this environment (an index
     missing, or stale: numba drops an index whose source file changed). False when numba's cache cannot

@@ -90,8 +90,8 @@ class Run:
         from tqdm.auto import tqdm
 
         if self.progress:
-            from ..compiled import kernels, needs_compiling
-            if needs_compiling(kernels()):
+            from ..compiled import needs_compiling
+            if needs_compiling(compiled_kernels()):
                 print("pilotlens evaluate: numba compiles pilotlens's kernels on this first run in the environment "
                       "(about 10 s, once; cached for the next runs)", file=sys.stderr, flush=True)
         self.x = [self.subject.batch(r) for r in self.rows]
@@ -197,6 +197,13 @@ class Metric:
         metric's functions, less what evaluate supplies itself."""
         names = dict.fromkeys(p for f in self.functions for p in inspect.signature(f).parameters)
         return tuple(n for n in names if n not in _SUPPLIED)
+
+
+def compiled_kernels() -> list:
+    """The numba kernels a full run calls: ROAD's solver, the rank sort, VisualBackProp's scale-ups (imports numba)."""
+    from ..methods import _compiled_spread
+    from . import radix, road_band
+    return [road_band.solve_chunk, radix.order_rows, radix.average_ranks_rows, _compiled_spread.spread]
 
 
 # what evaluate hands every metric itself (the model, the batch, its maps, seeds, shared work, callbacks):
