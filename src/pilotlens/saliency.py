@@ -97,7 +97,7 @@ def finite_maps(finish: Callable[..., torch.Tensor], raw: torch.Tensor, x_bad: t
     bad = ~np.isfinite(_host(limits[1]) - _host(limits[0])).reshape(-1)
     if bad.any():  # a NaN or inf in those rows, or a finite span that overflowed: read them element by element
         bad &= ~_host(torch.isfinite(raw.reshape(raw.shape[0], -1)).all(dim=1))
-    bad |= _rows_not_finite(_host(output)) | _host(x_bad)
+    bad |= _host(nonfinite_rows(output)) | _host(x_bad)
     if not bad.any():
         return finish(raw, limits), raw, []
     rows = bad.nonzero()[0].tolist()
@@ -106,11 +106,6 @@ def finite_maps(finish: Callable[..., torch.Tensor], raw: torch.Tensor, x_bad: t
     keep = torch.from_numpy(~bad).to(raw.device).view(-1, 1, 1)
     raw = torch.where(keep, raw, torch.zeros_like(raw))
     return finish(raw), raw, rows
-
-
-def _rows_not_finite(values: np.ndarray) -> np.ndarray:
-    """B bools: the rows of a small B x ... array that hold a NaN or an inf."""
-    return ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
 
 
 @dataclass

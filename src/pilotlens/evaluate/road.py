@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -209,7 +208,7 @@ class NoiseStream:
                 if self.draws[i].shape != shape:
                     raise ValueError(f"ROAD noise: chunk {i} asked as {tuple(shape)}, drawn as {tuple(self.draws[i].shape)}")
                 return self.draws[i]
-            size = torch.Size(shape).numel() * 4
+            size = torch.Size(shape).numel() * torch.get_default_dtype().itemsize
             if not self.full and self.kept + size <= NOISE_KEPT_BYTES:
                 eps = torch.randn(shape, generator=self.gen)
                 self.draws.append(eps)
@@ -228,17 +227,11 @@ def noisy_linear_impute(x: torch.Tensor, removed: torch.Tensor, noise: float = 0
     """ROAD's noisy linear imputation: `linear_impute` plus Gaussian noise on the removed pixels, of
     std `noise` x each image's channel std (`channel_std`, N x C x 1 x 1, default from x itself). `eps`:
     the standard normal draws (x's shape) when already drawn, else drawn here from `gen`."""
+    out = linear_impute(x, removed, shared, rows)
     if noise <= 0:
-        return linear_impute(x, removed, shared, rows)
+        return out
     if eps is None:
-        # the noise is drawn while the solves run: drawing is one thread's work, the solves leave a core's
-        # fraction idle (the same draws, in the same order, from the same generator)
-        with ThreadPoolExecutor(1) as pool:
-            solving = pool.submit(linear_impute, x, removed, shared, rows)
-            eps = torch.randn(x.shape, generator=gen)
-            out = solving.result()
-    else:
-        out = linear_impute(x, removed, shared, rows)
+        eps = torch.randn(x.shape, generator=gen)
     std = x.std(dim=(2, 3), keepdim=True) if channel_std is None else channel_std
     out += (eps.to(x) * removed[:, None]).mul_(float(noise) * std)    # eps may be kept for other calls: not in place
     return out

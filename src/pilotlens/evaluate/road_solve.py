@@ -16,19 +16,20 @@ PilotNet's 66 x 200 frames about 2.2x faster than LAPACK's banded Cholesky, the 
 band grows with the short side while nested dissection grows as n^1.5: past `_BAND_SIDE` SuperLU is
 faster and `band_pays` says so.
 
-The compiled code lets go of the GIL: with `threads` > 1 a batch is cut in parts that many threads
-solve at once. numba compiles it on first use (about 7 s) and caches it beside the module.
+The compiled code lets go of the GIL: with `threads` > 1 that many threads take the systems one at a
+time, the largest first. numba compiles it on first use (about 7 s) and caches it beside the module.
 """
 from __future__ import annotations
 
 import queue
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 import torch
 from scipy import sparse
 from scipy.sparse.linalg import splu
+
+from .threads import map_threads
 
 # the 8 neighbours of a pixel and their weights, as in the paper: (rows down, columns right, weight)
 DIRECT, DIAGONAL = 1 / 6, 1 / 12
@@ -55,11 +56,7 @@ def solve_many(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
         return images.copy()
     if band_pays(*images.shape[2:]):
         return band_solve(images, masks, threads)
-    workers = min(threads, len(images))
-    if workers <= 1:
-        return np.stack([_impute_one(a, m) for a, m in zip(images, masks)])
-    with ThreadPoolExecutor(workers) as pool:
-        return np.stack(list(pool.map(_impute_one, images, masks)))
+    return np.stack(map_threads(lambda i: _impute_one(images[i], masks[i]), range(len(images)), threads))
 
 
 def band_pays(h: int, w: int) -> bool:
@@ -100,12 +97,7 @@ def band_solve(images: np.ndarray, masks: np.ndarray, threads: int = 1) -> np.nd
         finally:
             work.put((band, rhs))
 
-    if threads > 1:
-        with ThreadPoolExecutor(threads) as pool:            # the compiled code lets go of the GIL
-            list(pool.map(solve, parts))
-    else:
-        for part in parts:
-            solve(part)
+    map_threads(solve, parts, threads)                      # the compiled code lets go of the GIL
     return out.reshape(s, c, h, w)
 
 

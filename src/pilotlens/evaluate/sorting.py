@@ -12,10 +12,10 @@ values either way, so ties (and their order, stable) are the same as the float s
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import torch
+
+from .threads import map_threads
 
 
 def stable_order(values: torch.Tensor, descending: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,14 +54,7 @@ def _by_rows(kernel, values: torch.Tensor, *outs: torch.Tensor) -> bool:
     GIL); True if every part returned True."""
     v = np.ascontiguousarray(values.detach().numpy())
     arrays = [o.numpy() for o in outs]
-    rows = v.shape[0]
-    threads = max(1, min(torch.get_num_threads(), rows))
-    size = -(-rows // threads)
-    parts = [slice(i, i + size) for i in range(0, rows, size)]
-    run = lambda p: bool(kernel(v[p], *(a[p] for a in arrays)))   # noqa: E731
-    if len(parts) == 1:
-        return run(parts[0])
-    with ThreadPoolExecutor(len(parts) - 1) as pool:
-        others = [pool.submit(run, p) for p in parts[1:]]
-        first = run(parts[0])
-        return first and all(f.result() for f in others)
+    threads = max(1, min(torch.get_num_threads(), v.shape[0]))
+    size = -(-v.shape[0] // threads)
+    parts = [slice(i, i + size) for i in range(0, v.shape[0], size)]
+    return all(map_threads(lambda p: bool(kernel(v[p], *(a[p] for a in arrays))), parts, threads))

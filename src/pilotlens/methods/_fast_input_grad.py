@@ -62,11 +62,16 @@ class _ConvInputGrad(torch.autograd.Function):
         return conv_input_grad(g, ctx.weight, ctx.stride, ctx.padding, ctx.size), None, None, None, None
 
 
+def plain_conv(m: nn.Module) -> bool:
+    """A Conv2d whose input gradient conv_input_grad computes: no dilation, no groups, numeric zero padding."""
+    return (isinstance(m, nn.Conv2d) and m.groups == 1 and tuple(m.dilation) == (1, 1)
+            and not isinstance(m.padding, str) and m.padding_mode == "zeros")
+
+
 def takes_fast_backward(m: nn.Module) -> bool:
     """A plain strided Conv2d with few input channels: its backward-data is slow and conv_input_grad computes
-    it (no dilation, no groups, numeric zero padding; a subclass may change forward, so it is refused)."""
-    return (type(m) is nn.Conv2d and m.in_channels <= MAX_IN_CHANNELS and max(m.stride) > 1 and m.groups == 1
-            and tuple(m.dilation) == (1, 1) and not isinstance(m.padding, str) and m.padding_mode == "zeros")
+    it (a subclass may change forward, so it is refused)."""
+    return type(m) is nn.Conv2d and plain_conv(m) and m.in_channels <= MAX_IN_CHANNELS and max(m.stride) > 1
 
 
 def _fast_backward_hook(module: nn.Module, inputs, out):

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..layers import ELEMENTWISE, leaf_modules
 from ..targets import score
-from ._fast_input_grad import MAX_IN_CHANNELS, conv_input_grad
+from ._fast_input_grad import conv_input_grad, plain_conv, takes_fast_backward
 from .base import Explainer, register
 
 RULES = ("epsilon", "gamma", "zplus", "composite")
@@ -68,7 +68,7 @@ def _layer_rule(module, eps):
 
 def _zbox_rule(module, low, high):
     """z^B (Montavon et al. 2017): R_i = sum_j (x_i w_ij - l_i w+_ij - h_i w-_ij) / z_j R_j, no bias."""
-    if _plain_conv(module):
+    if plain_conv(module):
         return _zbox_conv_rule(module, low, high)
     w = module.weight
 
@@ -105,16 +105,10 @@ def _zbox_conv_rule(module: nn.Conv2d, low, high):
     return rule
 
 
-def _plain_conv(module: nn.Module) -> bool:
-    """A Conv2d whose input gradient `_input_grad` computes: groups 1, dilation 1, zero padding by numbers."""
-    return (isinstance(module, nn.Conv2d) and module.groups == 1 and tuple(module.dilation) == (1, 1)
-            and not isinstance(module.padding, str) and module.padding_mode == "zeros")
-
-
 def _input_grad(module: nn.Conv2d, g: torch.Tensor, weight: torch.Tensor, shape) -> torch.Tensor:
-    """d conv(x, weight) / dx applied to g, for a plain conv (`_plain_conv`) and x of `shape`: by forward
-    convolutions for few input channels (_fast_input_grad), else oneDNN's own backward."""
-    if shape[1] <= MAX_IN_CHANNELS and g.device.type == "cpu":
+    """d conv(x, weight) / dx applied to g, for a plain conv and x of `shape`: by forward convolutions where
+    `_fast_input_grad` takes the conv's backward that way, else oneDNN's own backward."""
+    if takes_fast_backward(module) and g.device.type == "cpu":
         return conv_input_grad(g, weight, tuple(module.stride), tuple(module.padding), tuple(shape[-2:]))
     return torch.nn.grad.conv2d_input(tuple(shape), weight, g, stride=module.stride, padding=module.padding)
 
