@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import layout
 from ..targets import TargetSpec
 from ._common import Tracker, check_maps, counts, pixel_ranks, tie_order, trapezoid
 
@@ -111,13 +112,16 @@ def _run(mode: str, model, x, maps, target, steps, baseline, kind, scale, batch_
     base_values = tracker.values(base, torch.arange(b))
     inner = t_count - 2
 
+    from .blend import Blend   # numba: imported (and compiled, the first time) on first use
+
+    # the top pixels come from the baseline (deletion) or from x (insertion), in the layout the model runs
+    front, back = (base, x) if mode == "deletion" else (x, base)
+    blend = Blend(front, back, ranks, layout.decide(tracker.model, x))
+
     def make(jobs):
         jobs = jobs.to(x.device)
         rows, t = jobs // inner, jobs % inner + 1
-        chosen = (ranks[rows] < k[t].view(-1, 1)).view(-1, 1, h, w)
-        if mode == "deletion":
-            return torch.where(chosen, base[rows], x[rows]), rows
-        return torch.where(chosen, x[rows], base[rows]), rows
+        return blend(rows, k[t]), rows
 
     values = torch.empty(b, t_count, dtype=tracker.clean.dtype, device=tracker.clean.device)
     if inner > 0:

@@ -200,10 +200,12 @@ class Metric:
 
 
 def compiled_kernels() -> list:
-    """The numba kernels a full run calls: ROAD's solver, the rank sort, VisualBackProp's scale-ups (imports numba)."""
+    """The numba kernels a full run calls: ROAD's solver, the rank sort, deletion's images, VisualBackProp's
+    scale-ups (imports numba)."""
     from ..methods import _compiled_spread
-    from . import radix, road_band
-    return [road_band.solve_chunk, radix.order_rows, radix.average_ranks_rows, _compiled_spread.spread]
+    from . import blend, radix, road_band
+    return [road_band.solve_chunk, radix.order_rows, radix.average_ranks_rows, blend.blend_rows,
+            _compiled_spread.spread]
 
 
 # what evaluate hands every metric itself (the model, the batch, its maps, seeds, shared work, callbacks):
