@@ -117,21 +117,35 @@ def movie(pilot: Pilot, source: Source, out: str, methods: Sequence[str] = ("vis
     fps: given, else the source's own rate, else 20. The file appears only when complete. A source
     that ends before its announced length (a truncated video) is reported, and raises under strict.
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    rate = frame_rate(fps, source)
     check_target(pilot, target)
-    check_movie_output(out, source)
-    look = look or Look()
+    _check_stream(out, source, batch_size, fps)   # before the explainers are built
     with FrameExplainer(pilot, methods, layer, target, options) as explain:
-        run = _Run(source, out, rate, batch_size, look, progress, check=fits(pilot))
-        start = time.perf_counter()
-        run.stream(explain)
+        return draw_movie(pilot, source, out, explain, look=look, batch_size=batch_size, fps=fps, progress=progress)
+
+
+def draw_movie(pilot: Pilot, source: Source, out: str, explain: Callable[[list[Frame]], Explained], *,
+               look: Look | None = None, batch_size: int = 32, fps: float | None = None,
+               progress: bool = True) -> Summary:
+    """`movie`'s stream with the explanations coming from `explain` (frames -> Explained): a FrameExplainer,
+    or maps already computed (fleet.stored). The frames are screened as the pilot takes them."""
+    rate = _check_stream(out, source, batch_size, fps)
+    run = _Run(source, out, rate, batch_size, look or Look(), progress, check=fits(pilot))
+    start = time.perf_counter()
+    run.stream(explain)
     written = run.written
     if written == 0:
         raise ValueError(f"no frame to write: the source gave none (skipped {len(source.skipped)})")
     return Summary(str(out), written, list(source.skipped), time.perf_counter() - start, run.target or "",
                    run.nonfinite)
+
+
+def _check_stream(out: str, source: Source, batch_size: int, fps: float | None) -> float:
+    """The frame rate, once the output, the batch size and fps are known to be usable."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    rate = frame_rate(fps, source)
+    check_movie_output(out, source)
+    return rate
 
 
 def frame_rate(fps: float | None, source: Source | None = None) -> float:
@@ -205,7 +219,7 @@ class _Run:
                     self.written += 1
                     self.bar.update(1)
 
-    def explain(self, explain: FrameExplainer, reader: "_Worker", writer: "_Worker") -> None:
+    def explain(self, explain: Callable[[list[Frame]], Explained], reader: "_Worker", writer: "_Worker") -> None:
         while True:
             try:
                 item = self.to_model.get(timeout=0.1)
@@ -222,7 +236,7 @@ class _Run:
                 return
             writer.check()
 
-    def stream(self, explain: FrameExplainer) -> None:
+    def stream(self, explain: Callable[[list[Frame]], Explained]) -> None:
         reader, writer = _Worker(self.read, "pilotlens-read"), _Worker(self.write, "pilotlens-write")
         reader.start()
         writer.start()
@@ -285,4 +299,4 @@ def _progress(enabled: bool, total: int | None, out: str):
     return tqdm(total=total, unit="frame", desc=str(out), disable=not enabled, dynamic_ncols=True, smoothing=0.1)
 
 
-__all__ = ["movie", "Summary", "batches", "fits", "frame_rate", "check_output_size", "check_target", "check_movie_output", "SUPPORTED"]
+__all__ = ["movie", "draw_movie", "Summary", "batches", "fits", "frame_rate", "check_output_size", "check_target", "check_movie_output", "SUPPORTED"]

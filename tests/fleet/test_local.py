@@ -88,16 +88,27 @@ def test_a_rerun_resumes_without_duplicates_and_a_failed_run_leaves_no_manifest(
               methods=["gradient"], progress=False)
 
 
-def test_a_video_and_its_movie(fleet, user_pilot, tmp_path):
+def test_a_video_and_its_movie(fleet, user_pilot, tmp_path, monkeypatch):
+    from pilotlens.methods.base import Explainer
     from pilotlens.models import open_pilot
     from pilotlens.pipeline import movie
     user = _user(user_pilot)
+    calls = []
+    explain = Explainer.__call__
+    monkeypatch.setattr(Explainer, "__call__", lambda self, x, target=None: calls.append(len(x)) or explain(self, x, target))
     result = batch(**user, inputs=[fleet / "drive.mp4"], out=tmp_path / "out", methods=["grad_cam:signed=true"],
                    batch_size=4, part_batches=1, movies=True, progress=False)
     manifest = json.loads((tmp_path / "out" / "_SUCCESS.json").read_text())
     assert result.frames == 9 and manifest["logs"][0]["parts"] == [f"drive/part-0000{i}.parquet" for i in range(3)]
     assert manifest["signed"] == {"grad_cam:signed=true": True}
+    assert calls == [4, 4, 1]          # each frame explained once, for its part; the movie read the maps
+    monkeypatch.undo()
     movie(open_pilot(user["model"], **user["model_options"]), open_source(fleet / "drive.mp4"), str(tmp_path / "ref.mp4"), ["grad_cam:signed=true"],
           batch_size=4, progress=False)
     ours, ref = list(open_source(tmp_path / "out" / "drive" / "movie.mp4")), list(open_source(tmp_path / "ref.mp4"))
-    assert len(ours) == len(ref) == 9 and all(np.array_equal(a.image, b.image) for a, b in zip(ours, ref))
+    # the same drawing from 8-bit maps, through H.264 (tests/fleet/test_stored.py holds the maps themselves
+    # together): measured here, 0.4-0.8 levels apart on average, 0.03-0.1 % of the values more than 10 apart
+    assert len(ours) == len(ref) == 9
+    for a, b in zip(ours, ref):
+        apart = np.abs(a.image.astype(int) - b.image.astype(int))
+        assert apart.mean() < 1.0 and (apart > 10).mean() < 0.002

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pilotlens.data import open_source
 from pilotlens.fleet import batch, read_frames, read_manifest
 
 pytestmark = pytest.mark.slow
@@ -44,7 +45,11 @@ def test_a_failed_ray_run_leaves_no_manifest_and_a_rerun_resumes(ray_cluster, fl
         marker.unlink()
     assert not (out / "_SUCCESS.json").exists()
     assert not [p for p in out.rglob("*") if ".partial-" in p.name]
-    again = _run(user_pilot, fleet, out, "ray")    # into the same folder: completes, nothing twice
+    # into the same folder, with the movies: completes, nothing twice; the movies run after every part
+    # (they are drawn from the parts' maps), each with one picture per row of its log
+    again = _run(user_pilot, fleet, out, "ray", movies=True)
     table = read_frames(out)
     keys = list(zip(table.column("log").to_pylist(), table.column("index").to_pylist()))
     assert again.frames == table.num_rows == len(set(keys)) == 27
+    for log in read_manifest(out)["logs"]:
+        assert len(list(open_source(out / log["movie"]))) == log["frames"]

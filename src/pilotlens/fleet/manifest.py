@@ -54,6 +54,14 @@ def video_parts(out: Path, folder: str) -> list[str]:
     return json.loads((out / folder / VIDEO).read_text(encoding="utf-8"))["parts"]
 
 
+def log_parts(out: Path, folder: str) -> list[Path]:
+    """A log's finished parts in the log's order: a video's as its marker lists them, else every part on disk
+    (a run's folder holds one run's settings: `start_run` refuses others)."""
+    if (out / folder / VIDEO).is_file():
+        return [out / folder / name for name in video_parts(out, folder)]
+    return sorted((out / folder).glob("part-*.parquet"))
+
+
 def mark_video(out: Path, folder: str, parts: list[str]) -> None:
     write_text(out / folder / VIDEO, json.dumps({"parts": parts}))
 

@@ -1,4 +1,4 @@
-"""The Ray engine: the plan's parts (and movies) on a pool of actors, each opening the pilot once.
+"""The Ray engine: the plan's parts, then the movies, on a pool of actors that open the pilot once per phase.
 
 One dataset row per unit of work (a part, a whole video, or a movie), one block per row, so a batch
 is exactly one unit; each actor writes its parts itself, atomically, under names the plan fixed, so
@@ -83,14 +83,17 @@ def run_ray(job: Job, parts: Sequence[Part], movies: Sequence[Log], *, address: 
         import ray.data   # before quieting: its loggers exist once it is imported
         from ray.data import ActorPoolStrategy
         size = pool_size(ray.cluster_resources().get("CPU", 0), actors, threads)
-        units = [{"kind": "part", "i": i} for i in range(len(parts))] + \
-                [{"kind": "movie", "i": i} for i in range(len(movies))]
+        # a movie is drawn from its log's finished parts (fleet/stored.py): the movies run once every part is done
+        phases = [[{"kind": "part", "i": i} for i in range(len(parts))],
+                  [{"kind": "movie", "i": i} for i in range(len(movies))]]
+        done = []
         with quiet_ray_data(), _data_context(ray):
-            ds = ray.data.from_items(units, override_num_blocks=len(units))
-            ds = ds.map_batches(UnitActor, batch_size=1, compute=ActorPoolStrategy(size=min(size, len(units))),
-                                num_cpus=threads,
-                                fn_constructor_kwargs={"job": job, "parts": list(parts),
-                                                       "movies": [(m.path, m.folder) for m in movies]})
-            done = ds.take_all()
+            for units in (u for u in phases if u):
+                ds = ray.data.from_items(units, override_num_blocks=len(units))
+                ds = ds.map_batches(UnitActor, batch_size=1, compute=ActorPoolStrategy(size=min(size, len(units))),
+                                    num_cpus=threads,
+                                    fn_constructor_kwargs={"job": job, "parts": list(parts),
+                                                           "movies": [(m.path, m.folder) for m in movies]})
+                done += ds.take_all()
     return sorted(({"kind": str(r["kind"]), "i": int(r["i"]), "frames": int(r["frames"])} for r in done),
                   key=lambda r: (r["kind"], r["i"]))

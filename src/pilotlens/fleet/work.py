@@ -18,10 +18,11 @@ import torch
 from ..data.frame import Frame
 from ..data.source import Record, Source, screened
 from ..frame_explainer import FrameExplainer
-from ..pipeline import batches, fits, movie
+from ..pipeline import batches, draw_movie, fits
 from ..saliency import NonFiniteWarning
 from . import manifest
 from .plan import Part, Selection, part_name
+from .stored import StoredExplanations
 from .table import build_table, map_bytes, write_part
 
 
@@ -64,6 +65,7 @@ class Worker:
         self.pilot = open_pilot(job.model, quiet=True, **dict(job.model_options))
         self.explain = FrameExplainer(self.pilot, job.methods, job.layer, job.target, job.options)
         self.signed: dict[str, bool] = {}   # per method, as the explainers said
+        self.layers: dict[str, str | None] = {}   # per method, the layer it read
         self.target = repr(self.explain.target)
         self.records: OrderedDict[str, dict[int, Record]] = OrderedDict()   # a few logs' records, by index
 
@@ -72,6 +74,7 @@ class Worker:
         w, h = self.pilot.input_size
         return {"pilot": self.job.model, "pilot_description": self.pilot.describe(), "target": self.target,
                 "methods": list(self.explain.explainers), "map_shape": [h, w], "signed": dict(self.signed),
+                "layers": dict(self.layers),
                 "outputs": list(self.pilot.outputs), "labels": list(self.job.labels)}
 
     # -- one unit of work ----------------------------------------------------------------------
@@ -84,12 +87,13 @@ class Worker:
         return {"log": part.log, "parts": [part.name], "frames": written}
 
     def movie(self, log: str, folder: str) -> str:
-        """One explained video for the log, made by `pipeline.movie` (the same as `pilotlens movie`)."""
+        """One explained video for the log, drawn as `pilotlens movie` draws it from the maps and predictions
+        its finished parts hold (fleet/stored.py): the model does not run again."""
         out = Path(self.job.out) / folder / manifest.MOVIE
         out.parent.mkdir(parents=True, exist_ok=True)
-        movie(self.pilot, self.job.selection.open(log), str(out), self.job.methods, layer=self.job.layer,
-              target=self.job.target, options=self.job.options, look=self.job.look, batch_size=self.job.batch_size,
-              progress=False)
+        stored = StoredExplanations(self.pilot, manifest.log_parts(Path(self.job.out), folder))
+        draw_movie(self.pilot, self.job.selection.open(log), str(out), stored, look=self.job.look,
+                   batch_size=self.job.batch_size, progress=False)
         return str(out)
 
     def _frames(self, part: Part) -> _Listed:
@@ -142,6 +146,7 @@ class Worker:
                 sal = ex(x, self.explain.target)
             rows.setdefault(f"map_{label}", []).extend(map_bytes(sal.shown().detach().cpu().numpy(), sal.signed))
             self.signed[label], self.target, output = bool(sal.signed), str(sal.target), sal.output
+            self.layers[label] = sal.layer
         if output is None:
             with torch.no_grad():
                 output = self.pilot.forward(x)
