@@ -34,3 +34,19 @@ def test_evaluate_says_it_is_compiling_before_the_pause(tmp_path, capsys, monkey
     assert main(["evaluate", "--model", "pilotnet", "--input", "synthetic", "--frames", "2",
                  "--method", "grad_cam", "--metric", "localisation", "--out", str(tmp_path / "ev2")]) == 0
     assert "numba compiles" not in capsys.readouterr().err
+
+
+def test_the_explaining_verbs_say_when_a_method_compiles_before_the_first_frame(tmp_path, capsys, monkeypatch):
+    from pilotlens.cli import main
+    asked = []
+    monkeypatch.setattr(compiled, "needs_compiling", lambda kernels: asked.append(kernels) or True)
+    movie = ["movie", "--model", "pilotnet", "--input", "synthetic", "--input-option", "frames=2", "--out"]
+    assert main(movie + [str(tmp_path / "a"), "--method", "visual_backprop", "--method", "grad_cam"]) == 0
+    assert "numba compiles visual_backprop's kernels on this first run" in capsys.readouterr().err
+    assert len(asked) == 1                       # grad_cam has no kernel to ask about
+    assert main(movie + [str(tmp_path / "b"), "--method", "grad_cam"]) == 0
+    assert main(movie + [str(tmp_path / "c"), "--quiet"]) == 0     # visual_backprop by default, quietly
+    assert "numba compiles" not in capsys.readouterr().err and len(asked) == 1
+    monkeypatch.setattr(compiled, "needs_compiling", lambda kernels: False)
+    assert main(movie + [str(tmp_path / "d")]) == 0
+    assert "numba compiles" not in capsys.readouterr().err

@@ -12,6 +12,7 @@ they open): the Namespace never leaves cli/. Typed text becomes values by `pilot
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..text import grouped, key_values
 
@@ -230,9 +231,27 @@ def method_options(items: list[str] | None) -> dict[str, dict[str, str]]:
 
 
 def explain_options(args, default=("visual_backprop",)) -> dict:
-    """What every explaining verb passes on the same way: methods, layer, target, options."""
-    return dict(methods=list(args.method or default), layer=args.layer, target=args.target,
-                options=method_options(args.set))
+    """What every explaining verb passes on the same way: methods, layer, target, options. A method whose
+    numba kernel this environment has not compiled yet is announced here, before the verb's work starts."""
+    methods = list(args.method or default)
+    if not getattr(args, "quiet", False):
+        say_if_compiling(methods)
+    return dict(methods=methods, layer=args.layer, target=args.target, options=method_options(args.set))
+
+
+def say_if_compiling(methods: list[str]) -> None:
+    """Print, to stderr, that numba compiles a method's kernel on this first run (VisualBackProp's scale-ups:
+    about a second, once per environment), so the pause before the first frame is not a silent one."""
+    from .. import compiled
+    from ..methods.spec import parse_method
+    try:
+        kernels = {spec.name: spec.cls.compiled_kernels() for spec in map(parse_method, methods)}
+    except (TypeError, ValueError):
+        return   # a bad method: the verb reports it itself
+    waiting = sorted(name for name, ks in kernels.items() if ks and compiled.needs_compiling(ks))
+    if waiting:
+        print(f"pilotlens: numba compiles {', '.join(waiting)}'s kernels on this first run in the environment "
+              "(about a second, once; cached for the next runs)", file=sys.stderr, flush=True)
 
 
 # -- the look --------------------------------------------------------------------------------------

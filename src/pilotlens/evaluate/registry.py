@@ -202,10 +202,10 @@ class Metric:
 def compiled_kernels() -> list:
     """The numba kernels a full run calls: ROAD's solver, the rank sort, deletion's images, VisualBackProp's
     scale-ups (imports numba)."""
-    from ..methods import _compiled_spread
+    from ..methods.visual_backprop import VisualBackprop
     from . import blend, radix, road_band
     return [road_band.solve_chunk, radix.order_rows, radix.average_ranks_rows, blend.blend_rows,
-            _compiled_spread.spread]
+            *VisualBackprop.compiled_kernels()]
 
 
 # what evaluate hands every metric itself (the model, the batch, its maps, seeds, shared work, callbacks):

@@ -84,6 +84,12 @@ class Explainer:
         (min, max) of raw when already known (saliency.bounds)."""
         return normalize(raw, limits)
 
+    @classmethod
+    def compiled_kernels(cls) -> list:
+        """The numba kernels a call may compile on its first run in an environment (importing numba), for a
+        command to say so before it pauses (compiled.needs_compiling); none for most methods."""
+        return []
+
     def is_signed(self) -> bool:
         """Whether this explainer's raw maps carry a sign (drawn with a diverging colour map)."""
         return self.signed or (self.signed_option is not None and bool(self.options[self.signed_option]))

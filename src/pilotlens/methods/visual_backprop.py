@@ -168,6 +168,11 @@ class VisualBackprop(Explainer):
         super().__init__(model, layer, **options)
         self._plans: dict[tuple[int, ...], Plan] = {}
 
+    @classmethod
+    def compiled_kernels(cls) -> list:
+        from ._compiled_spread import spread
+        return [spread]
+
     def attribute(self, x, target, hooks):
         shape = tuple(x.shape[1:])
         if shape not in self._plans:
