@@ -89,7 +89,7 @@ def _check_options(options: Mapping[str, Mapping[str, Any]] | None) -> dict[str,
 
 # ---- what is evaluated ---------------------------------------------------------------------------
 @dataclass
-class _Subject:
+class Subject:
     model: nn.Module
     pilot: Any
     x: torch.Tensor | None                 # the model input, when given as a tensor
@@ -134,7 +134,7 @@ def _frames(frames_or_x, max_frames: int | None, want_masks: bool):
     return images, names, (masks if masks else None)
 
 
-def _masks_on_grid(masks, subject: _Subject, h: int, w: int) -> dict[str, torch.Tensor]:
+def _masks_on_grid(masks, subject: Subject, h: int, w: int) -> dict[str, torch.Tensor]:
     """Any accepted mask form -> {name: N x h x w float in [0, 1]} on the model input grid."""
     n = len(subject)
     if isinstance(masks, (list, tuple)) and masks and isinstance(masks[0], Mapping):
@@ -159,7 +159,7 @@ def _masks_on_grid(masks, subject: _Subject, h: int, w: int) -> dict[str, torch.
     return out
 
 
-def _subject(pilot_or_model, frames_or_x, masks, max_frames: int | None, want_masks: bool) -> _Subject:
+def _subject(pilot_or_model, frames_or_x, masks, max_frames: int | None, want_masks: bool) -> Subject:
     from ..models.pilot import Pilot
 
     if isinstance(pilot_or_model, Pilot):
@@ -174,13 +174,13 @@ def _subject(pilot_or_model, frames_or_x, masks, max_frames: int | None, want_ma
         if max_frames is not None:
             x = x[:max_frames]
         x = x.detach().to(device=device_of(model), dtype=dtype_of(model))
-        subject = _Subject(model, pilot, x, None, [f"image {i}" for i in range(x.shape[0])])
+        subject = Subject(model, pilot, x, None, [f"image {i}" for i in range(x.shape[0])])
     else:
         if pilot is None:
             raise TypeError("frames need a Pilot to prepare them; for a plain nn.Module pass the model input, "
                             "a tensor batch B x C x H x W")
         images, names, frame_masks = _frames(frames_or_x, max_frames, want_masks and masks is None)
-        subject = _Subject(model, pilot, None, images, names)
+        subject = Subject(model, pilot, None, images, names)
     given = masks if masks is not None else frame_masks
     if given is not None:
         h, w = subject.batch(slice(0, 1)).shape[2:]
@@ -273,7 +273,7 @@ def evaluate(pilot_or_model, frames_or_x, methods: Sequence[MethodSpec] | Mappin
         ALIASES.get(str(m).lower(), str(m).lower()) == "localisation" for m in ([metrics] if isinstance(metrics, str) else metrics))
     if methods is not None:
         method_list = resolve_methods(_named(methods, layer, method_options))   # bad names fail before any frame is read
-    pilot_or_model = _with_precision(pilot_or_model, precision)
+    pilot_or_model = with_precision(pilot_or_model, precision)
     subject = _subject(pilot_or_model, frames_or_x, masks, max_frames, wants_loc or metrics is None)
     chosen = _check_metrics(metrics, subject.masks is not None)
     target = _target(target, subject.pilot)
@@ -336,7 +336,7 @@ def _run_metrics(run: Run, col: Collector, chosen: list[str], opts: Mapping[str,
     return done, timings
 
 
-def _with_precision(pilot_or_model, precision: str):
+def with_precision(pilot_or_model, precision: str):
     """float64: a float64 copy of the model (or of the pilot with it); float32: as given."""
     if precision != "float64":
         return pilot_or_model

@@ -59,11 +59,11 @@ class EvalActor:
     """A Ray Data callable class: opens the pilot from its spec once, then scores units (pickled bytes)."""
 
     def __init__(self, job: EvalJob):
-        from ..evaluate.report import _with_precision
+        from ..evaluate.report import with_precision
         from ..models.open import open_pilot
         torch.set_num_threads(job.threads)   # Ray sets OMP_NUM_THREADS from the actor's CPUs; say it here
         self.job = job
-        self.pilot = _with_precision(open_pilot(job.model, quiet=True, **dict(job.model_options)), job.precision)
+        self.pilot = with_precision(open_pilot(job.model, quiet=True, **dict(job.model_options)), job.precision)
 
     def __call__(self, batch: dict) -> dict:
         out = []
@@ -74,9 +74,9 @@ class EvalActor:
 
     def _run(self, images, names, masks=None, first_batch: int = 0):
         from ..evaluate.registry import Run
-        from ..evaluate.report import _Subject
+        from ..evaluate.report import Subject
         job = self.job
-        subject = _Subject(self.pilot.model, self.pilot, None, list(images), list(names), masks)
+        subject = Subject(self.pilot.model, self.pilot, None, list(images), list(names), masks)
         return Run(subject, list(job.methods), job.target, job.kind, job.seed, job.batch_size, job.model_batch,
                    dict(job.opts), False, first_batch=first_batch)
 
@@ -139,7 +139,7 @@ class RayEngine:
 
     def __init__(self, model: str, model_options: Mapping[str, Any] | None = None, *, address: str | None = None,
                  actors: int | None = None, threads_per_actor: int = 1):
-        from .run import _model_spec
+        from .run import model_spec
         if not isinstance(model, str):
             raise TypeError("the Ray engine opens the pilot on every actor from its spec: give the model as a path "
                             f"or a name, not a {type(model).__name__}")
@@ -147,7 +147,7 @@ class RayEngine:
             raise ValueError(f"--threads-per-actor must be >= 1, got {threads_per_actor}")
         if actors is not None and actors < 1:
             raise ValueError(f"--actors must be >= 1, got {actors}")
-        self.model, self.model_options = _model_spec(model, model_options or {})
+        self.model, self.model_options = model_spec(model, model_options or {})
         self.address, self.actors, self.threads = address, actors, int(threads_per_actor)
 
     def __call__(self, run, col, chosen: list[str], opts, examples: int, out_dir) -> tuple[list[str], dict[str, float]]:
@@ -236,10 +236,10 @@ def _map_units(ray, job: EvalJob, kinds: list[str], payloads: list[bytes], actor
     from ray.data import ActorPoolStrategy
 
     from .cluster import quiet_ray_data
-    from .ray_engine import _data_context, pool_size
+    from .ray_engine import data_context, pool_size
     size = pool_size(ray.cluster_resources().get("CPU", 0), actors, threads)
     items = [{"kind": k, "i": i, "payload": p} for i, (k, p) in enumerate(zip(kinds, payloads))]
-    with quiet_ray_data(), _data_context(ray):
+    with quiet_ray_data(), data_context(ray):
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         ds = ds.map_batches(EvalActor, batch_size=1, compute=ActorPoolStrategy(size=min(size, len(items))),
                             num_cpus=threads, fn_constructor_kwargs={"job": job})

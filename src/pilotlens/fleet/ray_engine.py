@@ -59,7 +59,7 @@ def pool_size(cpus: float, actors: int | None, threads: int) -> int:
 
 
 @contextmanager
-def _data_context(ray) -> Iterator[None]:
+def data_context(ray) -> Iterator[None]:
     """Retries for failed units and actor starts, no progress bars; the driver's settings come back afterwards."""
     ctx = ray.data.DataContext.get_current()
     changed = {"retried_map_errors": True, "max_map_retries": RETRIES, "actor_init_retry_on_errors": True,
@@ -87,7 +87,7 @@ def run_ray(job: Job, parts: Sequence[Part], movies: Sequence[Log], *, address: 
         phases = [[{"kind": "part", "i": i} for i in range(len(parts))],
                   [{"kind": "movie", "i": i} for i in range(len(movies))]]
         done = []
-        with quiet_ray_data(), _data_context(ray):
+        with quiet_ray_data(), data_context(ray):
             for units in (u for u in phases if u):
                 ds = ray.data.from_items(units, override_num_blocks=len(units))
                 ds = ds.map_batches(UnitActor, batch_size=1, compute=ActorPoolStrategy(size=min(size, len(units))),

@@ -31,7 +31,7 @@ class BatchResult:
                 f"skipped {skipped} unreadable frame(s)")
 
 
-def _model_spec(spec: str, options: Mapping[str, Any]) -> tuple[str, dict]:
+def model_spec(spec: str, options: Mapping[str, Any]) -> tuple[str, dict]:
     """Make file paths in the spec and its options absolute: workers may run in another folder."""
     from ..models.user_code import split_spec
     options = dict(options)
@@ -78,7 +78,7 @@ def batch(model: str, inputs: str | os.PathLike | Iterable[str | os.PathLike], o
     plan = make_plan(inputs, selection, batch_size=batch_size, part_batches=part_batches)
     if any(str(out) == log.path or str(out).startswith(log.path + os.sep) for log in plan.logs):
         raise ValueError(f"--out {out} is inside an input log: give another folder")
-    spec, model_options = _model_spec(str(model), model_options or {})
+    spec, model_options = model_spec(str(model), model_options or {})
     job = Job(spec, str(out), tuple(methods), model_options, layer, target, dict(options or {}), selection,
               batch_size, plan.part_frames, plan.labels, threads_per_actor if engine == "ray" else None, look)
     settings = {"pilot": spec, "model_options": model_options, "methods": list(methods), "layer": layer,
