@@ -39,7 +39,7 @@ class Blend:
     `blend(rows, cut)` -> n x C x H x W: image rows[j] with its pixels of rank < cut[j] from front."""
 
     def __init__(self, front: torch.Tensor, back: torch.Tensor, ranks: torch.Tensor, channels_last: bool):
-        self.shape = tuple(front.shape[1:])
+        self.shape, self.dtype = tuple(front.shape[1:]), front.dtype
         self.compiled = (channels_last and front.device.type == "cpu" and front.dtype in _COMPILED_DTYPES
                          and back.dtype == front.dtype)
         if self.compiled:   # B x P x C numpy copies, made once for every chunk
@@ -56,7 +56,7 @@ class Blend:
             out = torch.where(chosen, self.front[rows], self.back[rows])
             return out.contiguous(memory_format=torch.channels_last) if self.channels_last else out
         n = len(rows)
-        out = torch.empty((n, h, w, c), dtype=torch.from_numpy(self.front[:0]).dtype)
+        out = torch.empty((n, h, w, c), dtype=self.dtype)
         blend_rows(self.front, self.back, self.ranks, rows.to(torch.int64).numpy(), cut.to(torch.int64).numpy(),
                    out.numpy().reshape(n, h * w, c))
         return out.permute(0, 3, 1, 2)   # n x C x H x W, channels_last in memory
