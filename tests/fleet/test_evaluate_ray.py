@@ -42,7 +42,7 @@ def _same(local, other) -> None:
 
 
 def test_the_split_run_in_this_process_gives_the_local_report(one_thread, monkeypatch):
-    def in_process(ray, job, kinds, payloads, actors, threads):
+    def in_process(ray, job, kinds, payloads, actors, threads, progress=False):
         actor = fleet_evaluate.EvalActor(job)
         out = actor({"kind": kinds, "i": list(range(len(kinds))), "payload": payloads})
         return [pickle.loads(b) for b in out["result"]]
@@ -69,12 +69,17 @@ def test_the_engine_refuses_what_it_cannot_run(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_on_ray_the_report_equals_the_local_one(ray_cluster, one_thread):
+def test_on_ray_the_report_equals_the_local_one(ray_cluster, one_thread, capsys):
     pilot = open_pilot("donkey")
     local = evaluate(pilot, open_source("synthetic", frames=5), **SPLIT)
-    on_ray = evaluate(pilot, open_source("synthetic", frames=5), engine=RayEngine("donkey", actors=1), **SPLIT)
+    capsys.readouterr()
+    on_ray = evaluate(pilot, open_source("synthetic", frames=5), engine=RayEngine("donkey", actors=1),
+                      **{**SPLIT, "progress": True})
     _same(local, on_ray)
     assert {"actors", "sanity", "temporal"} <= set(on_ray.timings)
+    bars = capsys.readouterr().err          # a bar per pool, counting units as they finish
+    assert "evaluate on Ray (batch)" in bars and "3/3" in bars        # 5 frames in batches of 2
+    assert "evaluate on Ray (sanity)" in bars and "2/2" in bars       # and in sanity chunks of 3
 
 
 @pytest.mark.slow

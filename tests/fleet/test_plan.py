@@ -70,3 +70,11 @@ def test_the_local_engine_never_imports_ray(fleet, tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "out" / "_SUCCESS.json").is_file()
+
+
+def test_the_frames_a_bar_can_count_on_are_known_only_without_a_whole_video():
+    from pilotlens.fleet.plan import Part, known_frames
+    images = [Part("a", "a", 0, (0, 1, 2)), Part("a", "a", 1, (3, 4))]
+    assert known_frames(images) == 5
+    assert known_frames(images + [Part("v.mp4", "v", 0, None)]) is None
+    assert known_frames([]) is None

@@ -14,7 +14,7 @@ def _run(user_pilot, fleet, out, engine, **kw):
     return batch(f"{user_pilot / 'tinynet.py'}:TinyNet", [fleet / "tub_*", fleet / "drive.mp4"], out,
                  model_options={"weights": str(user_pilot / "tiny.pth")},
                  methods=["visual_backprop", "grad_cam:signed=true"], batch_size=3, part_batches=2,
-                 engine=engine, progress=False, **kw)
+                 engine=engine, **{"progress": False, **kw})
 
 
 def test_ray_rows_equal_local_rows_with_a_user_class_and_a_retried_failure(ray_cluster, one_thread, fleet, user_pilot,
@@ -34,7 +34,7 @@ def test_ray_rows_equal_local_rows_with_a_user_class_and_a_retried_failure(ray_c
     assert head == {k: v for k, v in read_manifest(tmp_path / "local").items() if k != "engine"}
 
 
-def test_a_failed_ray_run_leaves_no_manifest_and_a_rerun_resumes(ray_cluster, fleet, user_pilot, tmp_path):
+def test_a_failed_ray_run_leaves_no_manifest_and_a_rerun_resumes(ray_cluster, fleet, user_pilot, tmp_path, capsys):
     out = tmp_path / "ray"
     marker = user_pilot / "fail-always"
     marker.write_text("")
@@ -47,7 +47,10 @@ def test_a_failed_ray_run_leaves_no_manifest_and_a_rerun_resumes(ray_cluster, fl
     assert not [p for p in out.rglob("*") if ".partial-" in p.name]
     # into the same folder, with the movies: completes, nothing twice; the movies run after every part
     # (they are drawn from the parts' maps), each with one picture per row of its log
-    again = _run(user_pilot, fleet, out, "ray", movies=True)
+    capsys.readouterr()
+    again = _run(user_pilot, fleet, out, "ray", movies=True, progress=True)
+    bars = capsys.readouterr().err          # the parts' frames and then the movies, counted as they finish
+    assert "movie" in bars and "3/3" in bars
     table = read_frames(out)
     keys = list(zip(table.column("log").to_pylist(), table.column("index").to_pylist()))
     assert again.frames == table.num_rows == len(set(keys)) == 27

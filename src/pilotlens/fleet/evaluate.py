@@ -170,7 +170,7 @@ class RayEngine:
         timings: dict[str, float] = {}
         with connected(self.address) as ray:
             t = time.perf_counter()
-            results = _map_units(ray, job, ["batch"] * len(units), units, self.actors, self.threads)
+            results = _map_units(ray, job, ["batch"] * len(units), units, self.actors, self.threads, run.progress)
             timings["actors"] = time.perf_counter() - t
             _fill(run, results, examples)
             for r in results:
@@ -179,7 +179,8 @@ class RayEngine:
             if SANITY in chosen:
                 t = time.perf_counter()
                 chunks = _sanity_units(run)
-                sanity = _map_units(ray, job, ["sanity"] * len(chunks), chunks, self.actors, self.threads)
+                sanity = _map_units(ray, job, ["sanity"] * len(chunks), chunks, self.actors, self.threads,
+                                    run.progress)
                 timings[SANITY] = sum(r["seconds"] for r in sanity)
                 timings["actors"] += time.perf_counter() - t
         from ..evaluate.registry import REGISTRY
@@ -230,18 +231,20 @@ def _sanity_units(run) -> list[bytes]:
 
 
 def _map_units(ray, job: EvalJob, kinds: list[str], payloads: list[bytes], actors: int | None,
-               threads: int) -> list[dict]:
-    """The units on a pool of EvalActors, one unit per Ray Data batch; the results in unit order."""
+               threads: int, progress: bool = False) -> list[dict]:
+    """The units on a pool of EvalActors, one unit per Ray Data batch, a bar counting them as they finish;
+    the results in unit order."""
     import ray.data   # noqa: F401  (before quieting: its loggers exist once it is imported)
     from ray.data import ActorPoolStrategy
 
     from .cluster import quiet_ray_data
-    from .ray_engine import data_context, pool_size
+    from .ray_engine import data_context, pool_size, rows_as_done
     size = pool_size(ray.cluster_resources().get("CPU", 0), actors, threads)
     items = [{"kind": k, "i": i, "payload": p} for i, (k, p) in enumerate(zip(kinds, payloads))]
     with quiet_ray_data(), data_context(ray):
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         ds = ds.map_batches(EvalActor, batch_size=1, compute=ActorPoolStrategy(size=min(size, len(items))),
                             num_cpus=threads, fn_constructor_kwargs={"job": job})
-        done = ds.take_all()
+        unit = "batch" if kinds[0] == "batch" else "chunk"
+        done = rows_as_done(ds, progress, len(items), f"evaluate on Ray ({kinds[0]})", unit, lambda row: 1)
     return [pickle.loads(r["result"]) for r in sorted(done, key=lambda r: int(r["i"]))]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .plan import Log, Part
+from .plan import Log, Part, known_frames
 from .work import Job, Worker
 
 
@@ -11,7 +11,7 @@ def run_local(job: Job, parts: Sequence[Part], movies: Sequence[Log], progress: 
     if not parts and not movies:
         return
     from tqdm import tqdm
-    total = sum(len(p.indices) for p in parts if not p.whole) or None
+    total = known_frames(parts)
     worker = Worker(job)
     try:
         with tqdm(total=total, unit="frame", desc=job.out, disable=not progress, dynamic_ncols=True) as bar:

@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..data import open_source
 from ..data.video import VideoSource
@@ -74,6 +74,14 @@ class Plan:
 
     def parts_of(self, folder: str) -> list[Part]:
         return [p for p in self.parts if p.folder == folder]
+
+
+def known_frames(parts: Sequence[Part]) -> int | None:
+    """How many frames the parts hold, for a progress bar: None when a whole video is among them (its
+    length is known once it is read)."""
+    if not parts or any(p.whole for p in parts):
+        return None
+    return sum(len(p.indices) for p in parts)
 
 
 def part_name(number: int) -> str:

@@ -8,12 +8,12 @@ dataset's rows are only the small receipts the driver needs.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from .cluster import connected, quiet_ray_data
-from .plan import Log, Part
+from .plan import Log, Part, known_frames
 from .work import Job, Worker
 
 # A unit whose code raises is tried again this many times (Ray Data's retried_map_errors); a unit whose
@@ -74,6 +74,18 @@ def data_context(ray) -> Iterator[None]:
             setattr(ctx, k, v)
 
 
+def rows_as_done(ds, progress: bool, total: int | None, desc: str, unit: str, amount: Callable[[dict], int]) -> list[dict]:
+    """The dataset's rows as its units finish (Ray Data streams them: one unit per block), each advancing a
+    progress bar by `amount(row)`."""
+    from tqdm import tqdm
+    rows = []
+    with tqdm(total=total, unit=unit, desc=desc, disable=not progress, dynamic_ncols=True) as bar:
+        for row in ds.iter_rows():
+            rows.append(row)
+            bar.update(amount(row))
+    return rows
+
+
 def run_ray(job: Job, parts: Sequence[Part], movies: Sequence[Log], *, address: str | None = None,
             actors: int | None = None, progress: bool = True) -> list[dict]:
     if not parts and not movies:
@@ -94,6 +106,9 @@ def run_ray(job: Job, parts: Sequence[Part], movies: Sequence[Log], *, address: 
                                     num_cpus=threads,
                                     fn_constructor_kwargs={"job": job, "parts": list(parts),
                                                            "movies": [(m.path, m.folder) for m in movies]})
-                done += ds.take_all()
+                if units[0]["kind"] == "part":
+                    done += rows_as_done(ds, progress, known_frames(parts), job.out, "frame", lambda row: int(row["frames"]))
+                else:
+                    done += rows_as_done(ds, progress, len(units), f"{job.out}: movies", "movie", lambda row: 1)
     return sorted(({"kind": str(r["kind"]), "i": int(r["i"]), "frames": int(r["frames"])} for r in done),
                   key=lambda r: (r["kind"], r["i"]))
