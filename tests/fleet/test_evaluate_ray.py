@@ -91,3 +91,18 @@ def test_cli_engine_ray_writes_the_local_tables(ray_cluster, one_thread, tmp_pat
     assert main(common + ["--out", str(tmp_path / "ray"), "--engine", "ray", "--threads-per-actor", "1"]) == 0
     for name in ("results.md", "results.csv"):
         assert (tmp_path / "ray" / name).read_text() == (tmp_path / "local" / name).read_text(), name
+
+
+@pytest.mark.slow
+def test_an_actors_failure_stops_the_run_with_its_own_error(ray_cluster, user_pilot):
+    spec, options = f"{user_pilot / 'tinynet.py'}:TinyNet", {"weights": str(user_pilot / "tiny.pth")}
+    pilot = open_pilot(spec, **options)
+    marker = user_pilot / "fail-always"
+    marker.write_text("")          # every batch an actor's model runs raises, retries included
+    try:
+        with pytest.raises(RuntimeError, match=r"evaluate on Ray stopped: an actor failed on a batch "
+                                               r"\(RuntimeError: injected failure \(always\)\)$"):
+            evaluate(pilot, open_source("synthetic", frames=4), methods=["grad_cam"], metrics=["deletion"],
+                     batch_size=2, engine=RayEngine(spec, options, actors=1), progress=False)
+    finally:
+        marker.unlink()

@@ -39,10 +39,13 @@ def test_a_failed_ray_run_leaves_no_manifest_and_a_rerun_resumes(ray_cluster, fl
     marker = user_pilot / "fail-always"
     marker.write_text("")
     try:
-        with pytest.raises(RuntimeError, match=r"no manifest was written; incomplete logs: .*drive.mp4"):
+        with pytest.raises(RuntimeError, match=r"no manifest was written; incomplete logs: .*drive.mp4") as failed:
             _run(user_pilot, fleet, out, "ray")
     finally:
         marker.unlink()
+    # the actor's own error in one line, not Ray's wrapper and its traceback
+    assert "(RuntimeError: injected failure (always)); no manifest" in str(failed.value)
+    assert "UserCodeException" not in str(failed.value) and "Traceback" not in str(failed.value)
     assert not (out / "_SUCCESS.json").exists()
     assert not [p for p in out.rglob("*") if ".partial-" in p.name]
     # into the same folder, with the movies: completes, nothing twice; the movies run after every part

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -19,6 +20,23 @@ from contextlib import contextmanager
 from typing import Iterator
 
 LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+#: where Ray's text of an actor's error passes from the user code's traceback to Ray's own
+_RAY_TAKES_OVER = "The above exception was the direct cause of the following exception:"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def actor_error(exc: BaseException) -> str:
+    """What failed, in one line. Ray Data hands the driver an actor's error as its own exception whose text holds
+    the user code's traceback; the line that names the user code's exception (`RuntimeError: ...`) is the
+    one a reader needs, not Ray's wrapper or the traceback. Any other exception: `Type: message`."""
+    text = _ANSI.sub("", str(exc))
+    if _RAY_TAKES_OVER in text:
+        lines = [line.strip() for line in text.split(_RAY_TAKES_OVER)[0].splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+    return f"{type(exc).__name__}: {text}"
 
 
 def import_ray():

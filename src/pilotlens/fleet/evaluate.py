@@ -233,11 +233,12 @@ def _sanity_units(run) -> list[bytes]:
 def _map_units(ray, job: EvalJob, kinds: list[str], payloads: list[bytes], actors: int | None,
                threads: int, progress: bool = False) -> list[dict]:
     """The units on a pool of EvalActors, one unit per Ray Data batch, a bar counting them as they finish;
-    the results in unit order."""
+    the results in unit order. A unit that fails (after Ray Data's retries) stops the run with the actor's
+    own error in one line."""
     import ray.data   # noqa: F401  (before quieting: its loggers exist once it is imported)
     from ray.data import ActorPoolStrategy
 
-    from .cluster import quiet_ray_data
+    from .cluster import actor_error, quiet_ray_data
     from .ray_engine import data_context, pool_size, rows_as_done
     size = pool_size(ray.cluster_resources().get("CPU", 0), actors, threads)
     items = [{"kind": k, "i": i, "payload": p} for i, (k, p) in enumerate(zip(kinds, payloads))]
@@ -246,5 +247,8 @@ def _map_units(ray, job: EvalJob, kinds: list[str], payloads: list[bytes], actor
         ds = ds.map_batches(EvalActor, batch_size=1, compute=ActorPoolStrategy(size=min(size, len(items))),
                             num_cpus=threads, fn_constructor_kwargs={"job": job})
         unit = "batch" if kinds[0] == "batch" else "chunk"
-        done = rows_as_done(ds, progress, len(items), f"evaluate on Ray ({kinds[0]})", unit, lambda row: 1)
+        try:
+            done = rows_as_done(ds, progress, len(items), f"evaluate on Ray ({kinds[0]})", unit, lambda row: 1)
+        except Exception as exc:   # noqa: BLE001 - Ray's wrapper, whatever the actor raised
+            raise RuntimeError(f"evaluate on Ray stopped: an actor failed on a {unit} ({actor_error(exc)})") from exc
     return [pickle.loads(r["result"]) for r in sorted(done, key=lambda r: int(r["i"]))]

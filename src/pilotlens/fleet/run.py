@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import manifest
+from .cluster import actor_error
 from .plan import Plan, Selection, plan as make_plan
 from .work import Job
 
@@ -97,7 +98,7 @@ def batch(model: str, inputs: str | os.PathLike | Iterable[str | os.PathLike], o
             run_ray(job, todo, movies_todo, address=ray_address, actors=actors, progress=progress)
     except Exception as exc:
         missing = manifest.incomplete(out, plan, movies)
-        raise RuntimeError(f"the run did not finish ({type(exc).__name__}: {exc}); no manifest was written; "
+        raise RuntimeError(f"the run did not finish ({actor_error(exc)}); no manifest was written; "
                            f"incomplete logs: {', '.join(missing) or 'none'}. Run the same command again to resume: "
                            "finished parts are kept") from exc
     head = _head(out, plan)
