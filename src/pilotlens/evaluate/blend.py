@@ -39,7 +39,7 @@ class Blend:
     `blend(rows, cut)` -> n x C x H x W: image rows[j] with its pixels of rank < cut[j] from front."""
 
     def __init__(self, front: torch.Tensor, back: torch.Tensor, ranks: torch.Tensor, channels_last: bool):
-        self.shape, self.dtype = tuple(front.shape[1:]), front.dtype
+        self.shape, self.dtype, self.channels_last = tuple(front.shape[1:]), front.dtype, channels_last
         self.compiled = (channels_last and front.device.type == "cpu" and front.dtype in _COMPILED_DTYPES
                          and back.dtype == front.dtype)
         if self.compiled:   # B x P x C numpy copies, made once for every chunk
@@ -47,7 +47,6 @@ class Blend:
             self.ranks = ranks.detach().to(torch.int64).contiguous().numpy()
         else:
             self.front, self.back, self.ranks = front, back, ranks
-            self.channels_last = channels_last
 
     def __call__(self, rows: torch.Tensor, cut: torch.Tensor) -> torch.Tensor:
         c, h, w = self.shape
