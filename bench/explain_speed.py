@@ -14,8 +14,10 @@ two forward passes; a method's ratio is the median over rounds of (its time / th
 Every implementation gets the batch the unit ran: the channels_last batch whenever the model runs it
 (pilotlens/layout.py's verdict), made before timing, as `Pilot.prepare` makes it for free from H x W x C
 frames; pilotlens's targeted methods are ALSO timed on the NCHW batch (rows "... (NCHW batch)"), where they
-make the channels_last copy themselves, as a caller holding an NCHW tensor pays it. pytorch-grad-cam is not
-installed here (it needs torchvision, which this CPU environment does not carry): the header says so.
+make the channels_last copy themselves, as a caller holding an NCHW tensor pays it. pytorch-grad-cam's GradCAM is
+the third reference (`pip install --no-deps grad-cam ttach`); it imports torchvision, which this CPU build of
+torch lacks, for helpers GradCAM does not call, so bench/torchvision_stand_in.py stands in for those imports
+and the header says so.
 See bench/README.md for how to read the tables.
 
 Every implementation does the same job to the same output: a B x H x W map per batch, normalised per image
@@ -63,13 +65,21 @@ try:
 except Exception as exc:  # noqa: BLE001
     torchcam, TORCHCAM = None, f"torchcam not available ({type(exc).__name__}: {exc})"
 
-try:  # not a column: it is named in the header so the reader knows why it is absent
-    import pytorch_grad_cam
-    GRADCAM_LIB = f"pytorch-grad-cam {getattr(pytorch_grad_cam, '__version__', '?')} importable but not benched"
-except Exception as exc:  # noqa: BLE001
-    GRADCAM_LIB = f"pytorch-grad-cam not importable here ({type(exc).__name__}: {exc}), no column"
+try:  # it imports torchvision for helpers its GradCAM does not call: where torchvision cannot import, a stand-in
+    import torchvision_stand_in
+    STAND_IN = torchvision_stand_in.install()
+    from importlib.metadata import version as _version
 
-LIBRARIES = ("captum", "torchcam")
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    GRADCAM_LIB = f"pytorch-grad-cam {_version('grad-cam')}" + (
+        " (torchvision not importable: bench/torchvision_stand_in.py provides the names it imports, "
+        "and the timed path calls none of them)" if STAND_IN else "")
+except Exception as exc:  # noqa: BLE001
+    pytorch_grad_cam, GRADCAM_LIB = None, (f"pytorch-grad-cam not available ({type(exc).__name__}: {exc}); "
+                                           "pip install --no-deps grad-cam ttach")
+
+LIBRARIES = ("captum", "torchcam", "pytorch-grad-cam")
 #: the issue's targets: both shipped pilots, batch 32, ratio to the fastest forward pass
 TARGETS = {"visual_backprop": 1.1, "grad_cam": 1.1, "gradient": 2.2, "guided_backprop": 2.2}
 #: methods whose map depends on which ReLUs open: a ReLU within rounding of zero may open differently when the
@@ -239,6 +249,19 @@ def torchcam_cases(b: Bench, x: torch.Tensor) -> list[Case]:
     return cases
 
 
+def gradcam_lib_cases(b: Bench, x: torch.Tensor) -> list[Case]:
+    """pytorch-grad-cam's GradCAM as its README uses it: the library computes the gradient of every weight too
+    (`loss.backward()`), normalises each map at the layer's resolution, resizes it with cv2 and normalises it
+    again; it returns numpy, turned back into a tensor here (a view, no copy)."""
+    if pytorch_grad_cam is None:
+        return []
+    model = copy.deepcopy(b.model).eval()  # its hooks stay on the model while the object lives
+    cam = pytorch_grad_cam.GradCAM(model=model, target_layers=[dict(model.named_modules())[b.layer]])
+    targets = [ClassifierOutputTarget(0)] * x.shape[0]
+    return [Case("grad_cam", "pytorch-grad-cam", lambda: torch.from_numpy(cam(input_tensor=x, targets=targets)),
+                 label=f"GradCAM(target_layers=[{b.layer}]), ClassifierOutputTarget(0) per image, its cv2 resize")]
+
+
 # -- timing ----------------------------------------------------------------------------------------
 #: what `timed` reads: wall time, or with --clock thread this thread's CPU time (time.thread_time), which
 #: other processes on a shared machine barely move; at one torch thread every op runs on this thread
@@ -376,8 +399,10 @@ def fmt(v, spec: str, missing: str = "—") -> str:
     return missing if v is None else format(v, spec)
 
 
-HEADER = ["method", "pilotlens ms", "× fwd", "captum ms", "captum × fwd", "torchcam ms", "torchcam × fwd",
-          "speedup vs captum", "speedup vs torchcam", "Δmap captum", "Δmap torchcam"]
+#: each library's short name in the column heads
+SHORT = {"captum": "captum", "torchcam": "torchcam", "pytorch-grad-cam": "grad-cam"}
+HEADER = (["method", "pilotlens ms", "× fwd"] + [f"{SHORT[lib]} {col}" for lib in LIBRARIES for col in ("ms", "× fwd")]
+          + [f"speedup vs {SHORT[lib]}" for lib in LIBRARIES] + [f"Δmap {SHORT[lib]}" for lib in LIBRARIES])
 
 
 def cells(row: dict, iqr: bool) -> list[str]:
@@ -526,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
                              label=f"the {forwards[-1].method} pass timed as a case: the noise floor of every ratio")
                 floor = gradient_floor(b.model, xr)
                 ours, skipped = pilotlens_cases(b, xr, x)
-                cases = ours + captum_cases(b, xr) + torchcam_cases(b, xr)
+                cases = ours + captum_cases(b, xr) + torchcam_cases(b, xr) + gradcam_lib_cases(b, xr)
                 if args.no_slow or (args.quick and batch != min(args.batch)):
                     cases = [c for c in cases if not c.slow]
                 fast, slow = [c for c in cases if not c.slow], [c for c in cases if c.slow]
@@ -564,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("what runs (every call returns B x H x W maps, min-max normalised per image, at input resolution):")
     for (lib, method), label in sorted(legend.items()):
-        print(f"  {lib:<9} {method:<20} {label}")
+        print(f"  {lib:<16} {method:<20} {label}")
     print(f"\nload average at end: {load()}; total {time.perf_counter() - started:.0f} s\n")
     print("## Markdown\n")
     print(f"Ratios to the fastest forward pass (`torch.no_grad()`, NCHW and channels_last both timed next to each "
