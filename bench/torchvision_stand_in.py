@@ -9,6 +9,7 @@ of measuring something other than the library's own code.
 """
 from __future__ import annotations
 
+import importlib
 import sys
 import types
 
@@ -33,7 +34,7 @@ def _refusing(qualname: str):
 def install() -> bool:
     """Put the stand-in in sys.modules when torchvision does not import; False (nothing done) when it does."""
     try:
-        import torchvision  # noqa: F401
+        importlib.import_module("torchvision")
         return False
     except Exception:  # noqa: BLE001 - missing, or installed but built for another torch: either way unusable
         for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
