@@ -50,3 +50,36 @@ def test_the_explaining_verbs_say_when_a_method_compiles_before_the_first_frame(
     monkeypatch.setattr(compiled, "needs_compiling", lambda kernels: False)
     assert main(movie + [str(tmp_path / "d")]) == 0
     assert "numba compiles" not in capsys.readouterr().err
+
+
+def test_prune_stale_deletes_only_the_files_a_moved_kernel_left(tmp_path, monkeypatch):
+    source = "from numba import njit\n\n@njit(cache=True)\ndef add_one(x):\n    return x + 1\n"
+    (tmp_path / "moving_kernel.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert importlib.import_module("moving_kernel").add_one(2) == 3       # cached under line 3
+        cache = tmp_path / "__pycache__"
+        old = sorted(p.name for p in cache.glob("moving_kernel.add_one-3.*"))
+        assert any(n.endswith(".nbi") for n in old) and any(n.endswith(".nbc") for n in old)
+        tag = old[0].split(".")[2]                                             # py311 and the like
+        (cache / "moving_kernel.add_one-3.py27.nbi").write_text("another interpreter's")
+        (cache / f"moving_kernel.add_one_twice-9.{tag}.nbi").write_text("another kernel's")
+        (cache / f"moving_kernel.add_one-30.{tag}.1.nbc").write_text("from further down, once")
+        # an edit moves the kernel two lines down: numba files it under line 5 and forgets line 3
+        (tmp_path / "moving_kernel.py").write_text("\n\n" + source)
+        sys.modules.pop("moving_kernel")
+        importlib.invalidate_caches()
+        moved = importlib.import_module("moving_kernel").add_one
+        assert compiled.needs_compiling([moved])
+        assert compiled.prune_stale([moved]) == len(old) + 1
+        left = sorted(p.name for p in cache.iterdir() if not p.name.endswith(".pyc"))
+        assert left == sorted(["moving_kernel.add_one-3.py27.nbi", f"moving_kernel.add_one_twice-9.{tag}.nbi"])
+        assert moved(2) == 3 and not compiled.needs_compiling([moved])
+        assert compiled.prune_stale([moved]) == 0                              # its own new files stay
+        assert any(p.name.startswith(f"moving_kernel.add_one-5.{tag}") for p in cache.iterdir())
+    finally:
+        sys.modules.pop("moving_kernel", None)
+
+
+def test_prune_stale_passes_over_what_numba_cannot_answer_for():
+    assert compiled.prune_stale([len, object()]) == 0
