@@ -66,9 +66,12 @@ except Exception as exc:  # noqa: BLE001
     torchcam, TORCHCAM = None, f"torchcam not available ({type(exc).__name__}: {exc})"
 
 try:  # it imports torchvision for helpers its GradCAM does not call: where torchvision cannot import, a stand-in
+    import importlib.util
+    from importlib.metadata import version as _version
+    if importlib.util.find_spec("pytorch_grad_cam") is None:  # then no stand-in either: nothing else sees one
+        raise ModuleNotFoundError("No module named 'pytorch_grad_cam'")
     import torchvision_stand_in
     STAND_IN = torchvision_stand_in.install()
-    from importlib.metadata import version as _version
 
     import pytorch_grad_cam
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
