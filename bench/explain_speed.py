@@ -16,7 +16,7 @@ Every implementation gets the batch the unit ran: the channels_last batch whenev
 frames; pilotlens's targeted methods are ALSO timed on the NCHW batch (rows "... (NCHW batch)"), where they
 make the channels_last copy themselves, as a caller holding an NCHW tensor pays it. pytorch-grad-cam's GradCAM is
 the third reference (`pip install --no-deps grad-cam ttach`); it imports torchvision, which this CPU build of
-torch lacks, for helpers GradCAM does not call, so bench/torchvision_stand_in.py stands in for those imports
+torch lacks, for helpers GradCAM does not call, so tests/torchvision_stand_in.py stands in for those imports
 and the header says so.
 See bench/README.md for how to read the tables.
 
@@ -70,13 +70,13 @@ try:  # it imports torchvision for helpers its GradCAM does not call: where torc
     from importlib.metadata import version as _version
     if importlib.util.find_spec("pytorch_grad_cam") is None:  # then no stand-in either: nothing else sees one
         raise ModuleNotFoundError("No module named 'pytorch_grad_cam'")
-    import torchvision_stand_in
-    STAND_IN = torchvision_stand_in.install()
-
-    import pytorch_grad_cam
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    import torchvision_stand_in  # the tests' (they use pytorch-grad-cam as a reference too)
+    with torchvision_stand_in.standing_in() as STAND_IN:
+        import pytorch_grad_cam
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     GRADCAM_LIB = f"pytorch-grad-cam {_version('grad-cam')}" + (
-        " (torchvision not importable: bench/torchvision_stand_in.py provides the names it imports, "
+        " (torchvision not importable: tests/torchvision_stand_in.py provides the names it imports, "
         "and the timed path calls none of them)" if STAND_IN else "")
 except Exception as exc:  # noqa: BLE001
     pytorch_grad_cam, GRADCAM_LIB = None, (f"pytorch-grad-cam not available ({type(exc).__name__}: {exc}); "

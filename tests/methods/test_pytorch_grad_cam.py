@@ -1,0 +1,142 @@
+"""The CAM family against pytorch-grad-cam 1.5.7 itself: its hooks, its gradients, its formulas, its resize.
+
+pytorch-grad-cam returns each map normalised per image at the input's resolution: it normalises at the layer's
+resolution, resizes with cv2 (bilinear, half-pixel centres) and normalises again, and a min-max normalisation
+passes through a linear resize, so what comes out is the upsampled map normalised as pilotlens normalises
+`maps` (up to its 1e-7 guards). The comparison is therefore on `maps`.
+
+Where pytorch-grad-cam defines a method differently, the case is chosen where the two definitions meet, and
+the difference is named:
+- Grad-CAM++: its alpha has eps = 1e-6 in the denominator (2 G^2 + sum(A) G^3 + eps). With the model's gradients
+  of order 1e-3 that eps changes maps by up to 0.13; the output scaled by 1e6 makes it negligible, and the
+  maps agree (eq. 19 as published, which pilotlens follows, is held to torchcam's captures in
+  test_gradient_cams.py).
+- Eigen-CAM, EigenGrad-CAM: 1.5.7 projects on the first right singular vector as numpy's SVD signs it, an
+  arbitrary sign; pilotlens applies the sign correction the library ships as
+  get_2d_projection_with_sign_correction (Seg-Eigen-CAM's eq. 13), so the reference runs with that function.
+- Ablation-CAM: it divides the drop by the signed score (pilotlens by |S|, so that a negative steering score
+  keeps the drop's sign) and ablates a layer with no zero to min(A) - 1e7 (pilotlens to 0). The layers read
+  here are convolutions followed by their ReLU, where both ablations give the same ReLU output, and the
+  test checks that every explained score is positive.
+- Score-CAM is not compared: pytorch-grad-cam upsamples the activations with align_corners=True; pilotlens
+  follows the paper's and torchcam's bilinear resize (test_score_cam.py holds it to torchcam).
+"""
+import copy
+
+import pytest
+import torch
+import torchvision_stand_in
+from cam_refs import LAYERS
+from conftest import build, captum_forward, explained_columns
+from torch import nn
+
+import pilotlens
+
+try:  # pytorch-grad-cam imports torchvision for helpers these methods do not call
+    with torchvision_stand_in.standing_in():
+        import pytorch_grad_cam as pgc
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+        from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction
+except ImportError as exc:
+    pytest.fail(f"pytorch-grad-cam is the oracle here: pip install --no-deps grad-cam==1.5.7 ttach==0.0.3 ({exc})",
+                pytrace=False)
+
+CASES = ["pilotnet", "donkey", "nested", "gap"]
+
+
+class Scaled(nn.Module):
+    """The reference's view of the model (tests/conftest.py's Concat), its output times `factor`."""
+
+    def __init__(self, model: nn.Module, factor: float = 1.0):
+        super().__init__()
+        self.view, self.factor = captum_forward(model), factor
+
+    def forward(self, x):
+        return self.view(x) * self.factor
+
+
+def _maps(cls, name: str, factor: float = 1.0, **ours):
+    """(pilotlens's maps, pytorch-grad-cam's maps, the explained scores) of `cls` on a case's batch of 2."""
+    model, x = build(name, batch=2)
+    cols = explained_columns(name, model, x)
+    view = Scaled(copy.deepcopy(model), factor).eval()
+    layer = f"view.model.{LAYERS[name]}"
+    method = ours.pop("method")
+    target = "class" if name == "gap" else cols[0]
+    mine = pilotlens.explain(view, x, method, **({} if method == "full_grad" else {"layer": layer}),
+                             target=target, **ours)
+    reference = copy.deepcopy(view)  # pytorch-grad-cam keeps its hooks on the model it is given
+    layers = [] if cls is pgc.FullGrad else [dict(reference.named_modules())[layer]]
+    theirs = cls(model=reference, target_layers=layers)(input_tensor=x.clone(),
+                                                       targets=[ClassifierOutputTarget(c) for c in cols])
+    with torch.no_grad():
+        scores = view(x)[torch.arange(2), cols]
+    return mine.maps.double(), torch.from_numpy(theirs).double(), scores
+
+
+def _agree(mine: torch.Tensor, theirs: torch.Tensor, atol: float) -> None:
+    assert (theirs.flatten(1).amax(dim=1) > 0.99).all(), "a flat reference map: comparing it would prove nothing"
+    torch.testing.assert_close(mine, theirs, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("method, cls", [("grad_cam", pgc.GradCAM), ("hires_cam", pgc.HiResCAM),
+                                         ("layer_cam", pgc.LayerCAM)])
+def test_gradient_cams_equal_pytorch_grad_cam(method, cls, name):
+    # this PilotNet's Grad-CAM of its angle is zero after the ReLU in both images: explain the negated angle
+    factor = -1.0 if (method, name) == ("grad_cam", "pilotnet") else 1.0
+    mine, theirs, _ = _maps(cls, name, factor, method=method)
+    _agree(mine, theirs, 1e-5)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_x_grad_cam_equals_pytorch_grad_cam_up_to_its_eps(name):
+    # its weights divide by sum(A) + 1e-7: a relative change of that order on each channel's weight
+    mine, theirs, _ = _maps(pgc.XGradCAM, name, method="x_grad_cam")
+    _agree(mine, theirs, 1e-4)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_grad_cam_pp_equals_pytorch_grad_cam_once_its_eps_is_negligible(name):
+    mine, theirs, _ = _maps(pgc.GradCAMPlusPlus, name, factor=1e6, method="grad_cam_pp")
+    _agree(mine, theirs, 1e-5)
+
+
+def test_grad_cam_pp_differs_from_pytorch_grad_cam_by_its_eps_alone():
+    # the same model unscaled: the eps term is of the order of 2 G^2, and the maps part; scaled, they meet
+    plain, reference, _ = _maps(pgc.GradCAMPlusPlus, "gap", method="grad_cam_pp")
+    assert (plain - reference).abs().max() > 1e-2
+
+
+class EigenCAMSigned(pgc.EigenCAM):
+    """pytorch-grad-cam's Eigen-CAM with the library's own sign-corrected projection."""
+
+    def get_cam_image(self, input_tensor, target_layer, target_category, activations, grads, eigen_smooth):
+        return get_2d_projection_with_sign_correction(activations)
+
+
+class EigenGradCAMSigned(pgc.EigenGradCAM):
+    """pytorch-grad-cam's EigenGrad-CAM with the library's own sign-corrected projection."""
+
+    def get_cam_image(self, input_tensor, target_layer, target_category, activations, grads, eigen_smooth):
+        return get_2d_projection_with_sign_correction(grads * activations)
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("method, cls", [("eigen_cam", EigenCAMSigned), ("eigen_grad_cam", EigenGradCAMSigned)])
+def test_eigen_cams_equal_pytorch_grad_cam_with_its_sign_correction(method, cls, name):
+    mine, theirs, _ = _maps(cls, name, method=method)
+    _agree(mine, theirs, 1e-5)
+
+
+@pytest.mark.parametrize("name", ["donkey", "nested", "gap"])
+def test_ablation_cam_equals_pytorch_grad_cam_where_the_definitions_meet(name):
+    mine, theirs, scores = _maps(pgc.AblationCAM, name, method="ablation_cam")
+    assert (scores > 0).all(), "a negative score: pytorch-grad-cam's drop flips sign there, pilotlens's does not"
+    _agree(mine, theirs, 1e-4)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_full_grad_equals_pytorch_grad_cam(name):
+    mine, theirs, _ = _maps(pgc.FullGrad, name, method="full_grad")
+    _agree(mine, theirs, 1e-5)
