@@ -1,9 +1,10 @@
-"""The CAM family against pytorch-grad-cam 1.5.7 itself: its hooks, its gradients, its formulas, its resize.
+"""The CAM family and guided backpropagation against pytorch-grad-cam 1.5.7 itself: its hooks, its gradients,
+its formulas, its resize.
 
 pytorch-grad-cam returns each map normalised per image at the input's resolution: it normalises at the layer's
 resolution, resizes with cv2 (bilinear, half-pixel centres) and normalises again, and a min-max normalisation
 passes through a linear resize, so what comes out is the upsampled map normalised as pilotlens normalises
-`maps` (up to its 1e-7 guards). The comparison is therefore on `maps`.
+`maps` (up to its 1e-7 guards). The CAMs are therefore compared on `maps`.
 
 Where pytorch-grad-cam defines a method differently, the case is chosen where the two definitions meet, and
 the difference is named:
@@ -18,6 +19,8 @@ the difference is named:
   keeps the drop's sign) and ablates a layer with no zero to min(A) - 1e7 (pilotlens to 0). The layers read
   here are convolutions followed by their ReLU, where both ablations give the same ReLU output, and the
   test checks that every explained score is positive.
+- Guided backpropagation: its GuidedBackpropReLUModel explains one image per call; compared image by image on
+  the raw map (the largest |gradient| over the channels).
 - Score-CAM is not compared: pytorch-grad-cam upsamples the activations with align_corners=True; pilotlens
   follows the paper's and torchcam's bilinear resize (test_score_cam.py holds it to torchcam).
 """
@@ -27,7 +30,7 @@ import pytest
 import torch
 import torchvision_stand_in
 from cam_refs import LAYERS
-from conftest import build, captum_forward, explained_columns
+from conftest import assert_rel_close, build, captum_forward, explained_columns
 from torch import nn
 
 import pilotlens
@@ -140,3 +143,16 @@ def test_ablation_cam_equals_pytorch_grad_cam_where_the_definitions_meet(name):
 def test_full_grad_equals_pytorch_grad_cam(name):
     mine, theirs, _ = _maps(pgc.FullGrad, name, method="full_grad")
     _agree(mine, theirs, 1e-5)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_guided_backprop_equals_pytorch_grad_cam_image_by_image(name):
+    # its GuidedBackpropReLUModel explains one image per call and returns the whole gradient, H x W x C
+    model, x = build(name, batch=2)
+    cols = explained_columns(name, model, x)
+    mine = pilotlens.explain(model, x, "guided_backprop", target="class" if name == "gap" else cols[0])
+    guided = pgc.GuidedBackpropReLUModel(captum_forward(copy.deepcopy(model)), device="cpu")
+    for i, col in enumerate(cols):
+        theirs = torch.from_numpy(guided(x[i:i + 1].clone(), target_category=col)).abs().amax(dim=2)
+        assert theirs.max() > 0, "an all-zero reference gradient: comparing it would prove nothing"
+        assert_rel_close(mine.raw[i], theirs, 1e-5)
