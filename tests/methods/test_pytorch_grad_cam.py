@@ -82,67 +82,47 @@ def _agree(mine: torch.Tensor, theirs: torch.Tensor, atol: float) -> None:
     torch.testing.assert_close(mine, theirs, rtol=0, atol=atol)
 
 
-@pytest.mark.parametrize("name", CASES)
-@pytest.mark.parametrize("method, cls", [("grad_cam", pgc.GradCAM), ("hires_cam", pgc.HiResCAM),
-                                         ("layer_cam", pgc.LayerCAM)])
-def test_gradient_cams_equal_pytorch_grad_cam(method, cls, name):
-    # this PilotNet's Grad-CAM of its angle is zero after the ReLU in both images: explain the negated angle
-    factor = -1.0 if (method, name) == ("grad_cam", "pilotnet") else 1.0
-    mine, theirs, _ = _maps(cls, name, factor, method=method)
-    _agree(mine, theirs, 1e-5)
+def _sign_corrected(cls, weighted):
+    """pytorch-grad-cam's Eigen-CAM class `cls` projecting `weighted(A, G)` with the library's own sign-corrected
+    projection."""
+    class SignCorrected(cls):
+        def get_cam_image(self, input_tensor, target_layer, target_category, activations, grads, eigen_smooth):
+            return get_2d_projection_with_sign_correction(weighted(activations, grads))
+    return SignCorrected
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_x_grad_cam_equals_pytorch_grad_cam_up_to_its_eps(name):
+#: pilotlens method -> (pytorch-grad-cam's class, the factor the output is scaled by, tolerance, cases)
+COMPARED = {
+    "grad_cam": (pgc.GradCAM, 1.0, 1e-5, CASES),
+    "hires_cam": (pgc.HiResCAM, 1.0, 1e-5, CASES),
+    "layer_cam": (pgc.LayerCAM, 1.0, 1e-5, CASES),
     # its weights divide by sum(A) + 1e-7: a relative change of that order on each channel's weight
-    mine, theirs, _ = _maps(pgc.XGradCAM, name, method="x_grad_cam")
-    _agree(mine, theirs, 1e-4)
+    "x_grad_cam": (pgc.XGradCAM, 1.0, 1e-4, CASES),
+    # its eps made negligible against 2 G^2 (the module's docstring)
+    "grad_cam_pp": (pgc.GradCAMPlusPlus, 1e6, 1e-5, CASES),
+    "eigen_cam": (_sign_corrected(pgc.EigenCAM, lambda a, g: a), 1.0, 1e-5, CASES),
+    "eigen_grad_cam": (_sign_corrected(pgc.EigenGradCAM, lambda a, g: g * a), 1.0, 1e-5, CASES),
+    # where the scores are positive (checked below); this PilotNet's angle is negative
+    "ablation_cam": (pgc.AblationCAM, 1.0, 1e-4, ["donkey", "nested", "gap"]),
+    "full_grad": (pgc.FullGrad, 1.0, 1e-5, CASES),
+}
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_grad_cam_pp_equals_pytorch_grad_cam_once_its_eps_is_negligible(name):
-    mine, theirs, _ = _maps(pgc.GradCAMPlusPlus, name, factor=1e6, method="grad_cam_pp")
-    _agree(mine, theirs, 1e-5)
+@pytest.mark.parametrize("method, name", [(m, n) for m, (*_, cases) in COMPARED.items() for n in cases])
+def test_maps_equal_pytorch_grad_cam(method, name):
+    cls, factor, atol, _ = COMPARED[method]
+    if (method, name) == ("grad_cam", "pilotnet"):
+        factor = -1.0  # this PilotNet's Grad-CAM of its angle is zero after the ReLU in both images
+    mine, theirs, scores = _maps(cls, name, factor, method=method)
+    if method == "ablation_cam":
+        assert (scores > 0).all(), "a negative score: pytorch-grad-cam's drop flips sign there, pilotlens's does not"
+    _agree(mine, theirs, atol)
 
 
 def test_grad_cam_pp_differs_from_pytorch_grad_cam_by_its_eps_alone():
     # the same model unscaled: the eps term is of the order of 2 G^2, and the maps part; scaled, they meet
     plain, reference, _ = _maps(pgc.GradCAMPlusPlus, "gap", method="grad_cam_pp")
     assert (plain - reference).abs().max() > 1e-2
-
-
-class EigenCAMSigned(pgc.EigenCAM):
-    """pytorch-grad-cam's Eigen-CAM with the library's own sign-corrected projection."""
-
-    def get_cam_image(self, input_tensor, target_layer, target_category, activations, grads, eigen_smooth):
-        return get_2d_projection_with_sign_correction(activations)
-
-
-class EigenGradCAMSigned(pgc.EigenGradCAM):
-    """pytorch-grad-cam's EigenGrad-CAM with the library's own sign-corrected projection."""
-
-    def get_cam_image(self, input_tensor, target_layer, target_category, activations, grads, eigen_smooth):
-        return get_2d_projection_with_sign_correction(grads * activations)
-
-
-@pytest.mark.parametrize("name", CASES)
-@pytest.mark.parametrize("method, cls", [("eigen_cam", EigenCAMSigned), ("eigen_grad_cam", EigenGradCAMSigned)])
-def test_eigen_cams_equal_pytorch_grad_cam_with_its_sign_correction(method, cls, name):
-    mine, theirs, _ = _maps(cls, name, method=method)
-    _agree(mine, theirs, 1e-5)
-
-
-@pytest.mark.parametrize("name", ["donkey", "nested", "gap"])
-def test_ablation_cam_equals_pytorch_grad_cam_where_the_definitions_meet(name):
-    mine, theirs, scores = _maps(pgc.AblationCAM, name, method="ablation_cam")
-    assert (scores > 0).all(), "a negative score: pytorch-grad-cam's drop flips sign there, pilotlens's does not"
-    _agree(mine, theirs, 1e-4)
-
-
-@pytest.mark.parametrize("name", CASES)
-def test_full_grad_equals_pytorch_grad_cam(name):
-    mine, theirs, _ = _maps(pgc.FullGrad, name, method="full_grad")
-    _agree(mine, theirs, 1e-5)
 
 
 @pytest.mark.parametrize("name", CASES)
