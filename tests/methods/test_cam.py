@@ -38,3 +38,16 @@ def test_cam_reports_the_pool_it_read_and_keeps_no_state_between_calls():
         assert dict(vars(ex)) == before
     assert small.layer == large.layer == f"{pool} (input)"
     assert large.raw.shape[-2:] == (2 * x.shape[2], 2 * x.shape[3])
+
+
+def test_cam_matches_torchcam():
+    # torchcam's CAM weights the hooked layer's maps with the fc layer's row of the class; its maps are at the
+    # layer's resolution (normalized=False keeps them raw), upsampled here as pilotlens upsamples
+    from cam_refs import upsampled
+    from torchcam.methods import CAM
+
+    model, x = build("gap", batch=4)
+    for cls in (0, 3):
+        with CAM(model, target_layer=model[4], fc_layer=model[7], input_shape=tuple(x.shape[1:])) as extractor:
+            layer_maps = extractor(class_idx=cls, scores=model(x.clone()), normalized=False)[0]
+        assert_rel_close(pilotlens.explain(model, x, "cam", target=cls).raw, upsampled(layer_maps, x.shape[2:]))
