@@ -629,7 +629,7 @@ def gradient_floor(model: nn.Module, x: torch.Tensor) -> Case:
     Conv2d's input gradient alone, from a made-up gradient of its output: oneDNN's backward-data, or for a
     strided conv with few input channels pilotlens's forward-convolution form (the faster of the two). No
     autograd, no activation or linear layer's backward, no map: a lower bound, not a method."""
-    from pilotlens.methods._fast_input_grad import conv_input_grad, takes_fast_backward
+    from pilotlens.methods._fast_input_grad import input_grad
 
     seen: list[tuple[nn.Conv2d, torch.Tensor, torch.Tensor]] = []
     grab = [m.register_forward_hook(lambda m, i, o: seen.append((m, i[0].detach(), o.detach())))
@@ -639,16 +639,9 @@ def gradient_floor(model: nn.Module, x: torch.Tensor) -> Case:
     finally:
         for h in grab:
             h.remove()
-    steps = []
-    for conv, inp, out in seen:
-        g = torch.randn_like(out)
-        w, stride, padding = conv.weight.detach(), tuple(conv.stride), tuple(conv.padding)
-        if takes_fast_backward(conv):
-            steps.append(lambda g=g, w=w, s=stride, p=padding, size=tuple(inp.shape[-2:]):
-                         conv_input_grad(g, w, s, p, size))
-        else:
-            steps.append(lambda g=g, inp=inp, w=w, s=stride, p=padding, c=conv: torch.ops.aten.convolution_backward(
-                g, inp, w, None, s, p, tuple(c.dilation), False, (0, 0), c.groups, (True, False, False)))
+    # each conv's input gradient as pilotlens computes one outside autograd (the fast form where it serves)
+    steps = [lambda c=conv, g=torch.randn_like(out), w=conv.weight.detach(), shape=inp.shape: input_grad(c, g, w, shape)
+             for conv, inp, out in seen]
 
     def run() -> torch.Tensor:
         out = _forward(model, x)

@@ -20,6 +20,16 @@ def needs_compiling(dispatchers) -> bool:
         return False
 
 
+def pending(dispatchers) -> bool:
+    """Whether these numba functions still have to compile in this environment (`needs_compiling`); when they
+    do, the cache files older versions of them left go first (`prune_stale`), since new ones are about to be
+    written. What a command asks before it says it is compiling."""
+    if not needs_compiling(dispatchers):
+        return False
+    prune_stale(dispatchers)
+    return True
+
+
 def prune_stale(dispatchers) -> int:
     """Delete the cache files these numba functions left under an older line number; return how many went.
 

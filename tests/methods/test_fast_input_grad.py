@@ -8,7 +8,7 @@ from torch import nn
 import pilotlens
 from pilotlens.layout import arrange
 from pilotlens.methods import _fast_input_grad as fast
-from pilotlens.methods._fast_input_grad import conv_input_grad, fast_convs, takes_fast_backward
+from pilotlens.methods._fast_input_grad import conv_input_grad, fast_convs, input_grad, takes_fast_backward
 
 
 @pytest.mark.parametrize("cin,k,stride,padding,size", [
@@ -128,3 +128,17 @@ def test_conv_input_grad_comes_back_channels_last_and_the_channel_max_is_exact()
     assert torch.equal(got.isnan(), ref.isnan()) and got.isnan().sum() == 1
     assert torch.equal(torch.nan_to_num(got), torch.nan_to_num(ref))
     assert torch.equal(torch.nan_to_num(channel_max_abs(grad.contiguous())), torch.nan_to_num(ref))  # NCHW: amax
+
+
+@pytest.mark.parametrize("conv", [nn.Conv2d(3, 8, 5, stride=2), nn.Conv2d(8, 6, 3, padding=2, dilation=2, groups=2),
+                                  nn.Conv2d(6, 4, 3, padding=1)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_input_grad_is_autograds_input_gradient(conv, channels_last):
+    x = torch.rand(2, conv.in_channels, 13, 17)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xg = x.clone().requires_grad_(True)
+    out = conv(xg)
+    g = torch.randn_like(out)
+    (ref,) = torch.autograd.grad(out, xg, g)
+    torch.testing.assert_close(input_grad(conv, g, conv.weight.detach(), x.shape), ref, rtol=1e-5, atol=1e-5)

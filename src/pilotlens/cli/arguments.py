@@ -248,9 +248,7 @@ def say_if_compiling(methods: list[str]) -> None:
         kernels = {spec.name: spec.cls.compiled_kernels() for spec in map(parse_method, methods)}
     except (TypeError, ValueError):
         return   # a bad method: the verb reports it itself
-    waiting = sorted(name for name, ks in kernels.items() if ks and compiled.needs_compiling(ks))
-    for name in waiting:
-        compiled.prune_stale(kernels[name])  # the files an older version's kernels left
+    waiting = sorted(name for name, ks in kernels.items() if ks and compiled.pending(ks))
     if waiting:
         print(f"pilotlens: numba compiles {', '.join(waiting)}'s kernels on this first run in the environment "
               "(about a second, once; cached for the next runs)", file=sys.stderr, flush=True)

@@ -90,9 +90,8 @@ class Run:
         from tqdm.auto import tqdm
 
         if self.progress:
-            from ..compiled import needs_compiling, prune_stale
-            if needs_compiling(compiled_kernels()):
-                prune_stale(compiled_kernels())  # the files an older version's kernels left
+            from ..compiled import pending
+            if pending(compiled_kernels()):
                 print("pilotlens evaluate: numba compiles pilotlens's kernels on this first run in the environment "
                       "(about 10 s, once; cached for the next runs)", file=sys.stderr, flush=True)
         self.x = [self.subject.batch(r) for r in self.rows]

@@ -74,6 +74,21 @@ def takes_fast_backward(m: nn.Module) -> bool:
     return type(m) is nn.Conv2d and plain_conv(m) and m.in_channels <= MAX_IN_CHANNELS and max(m.stride) > 1
 
 
+def input_grad(module: nn.Conv2d, g: torch.Tensor, weight: torch.Tensor, shape) -> torch.Tensor:
+    """d conv(x, weight) / dx applied to g, for a conv with numeric padding and x of `shape` (outside autograd):
+    by forward convolutions where the conv takes the fast backward, else oneDNN's own backward."""
+    if takes_fast_backward(module) and g.device.type == "cpu":
+        return conv_input_grad(g, weight, tuple(module.stride), tuple(module.padding), tuple(shape[-2:]))
+    # aten's backward with an input of g's layout (only its shape and layout are read): torch.nn.grad.conv2d_input
+    # hands it an expanded, layout-less tensor, and oneDNN then runs NCHW (donkey's conv2, batch 32, one
+    # thread: 27-31 against 17 ms)
+    layout = torch.channels_last if g.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    like = torch.empty(tuple(shape), dtype=g.dtype, device=g.device, memory_format=layout)
+    return torch.ops.aten.convolution_backward(g, like, weight, None, tuple(module.stride), tuple(module.padding),
+                                               tuple(module.dilation), False, (0, 0), module.groups,
+                                               (True, False, False))[0]
+
+
 def _fast_backward_hook(module: nn.Module, inputs, out):
     x = inputs[0]
     if not (torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad and x.device.type == "cpu"

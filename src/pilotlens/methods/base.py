@@ -87,7 +87,7 @@ class Explainer:
     @classmethod
     def compiled_kernels(cls) -> list:
         """The numba kernels a call may compile on its first run in an environment (importing numba), for a
-        command to say so before it pauses (compiled.needs_compiling); none for most methods."""
+        command to say so before it pauses (compiled.pending); none for most methods."""
         return []
 
     def is_signed(self) -> bool:

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..layers import ELEMENTWISE, leaf_modules
 from ..targets import score
-from ._fast_input_grad import conv_input_grad, plain_conv, takes_fast_backward
+from ._fast_input_grad import input_grad, plain_conv
 from .base import Explainer, register
 
 RULES = ("epsilon", "gamma", "zplus", "composite")
@@ -99,18 +99,10 @@ def _zbox_conv_rule(module: nn.Conv2d, low, high):
         z = (module._conv_forward(x, w, None) - lo * module._conv_forward(ones, wp, None)
              - hi * module._conv_forward(ones, wn, None))
         c = _ratio(z, R, TINY)
-        gx = _input_grad(module, c, w, x.shape)
-        bounds = _input_grad(module, torch.cat([lo * c, hi * c], dim=1), torch.cat([wp, wn]), x.shape)
+        gx = input_grad(module, c, w, x.shape)
+        bounds = input_grad(module, torch.cat([lo * c, hi * c], dim=1), torch.cat([wp, wn]), x.shape)
         return x * gx - bounds
     return rule
-
-
-def _input_grad(module: nn.Conv2d, g: torch.Tensor, weight: torch.Tensor, shape) -> torch.Tensor:
-    """d conv(x, weight) / dx applied to g, for a plain conv and x of `shape`: by forward convolutions where
-    `_fast_input_grad` takes the conv's backward that way, else oneDNN's own backward."""
-    if takes_fast_backward(module) and g.device.type == "cpu":
-        return conv_input_grad(g, weight, tuple(module.stride), tuple(module.padding), tuple(shape[-2:]))
-    return torch.nn.grad.conv2d_input(tuple(shape), weight, g, stride=module.stride, padding=module.padding)
 
 
 def _share_rule(module, weight):
