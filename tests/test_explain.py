@@ -169,3 +169,12 @@ def test_a_layer_index_is_resolved_per_call_without_changing_the_explainer():
         sal = ex(x)
         assert dict(vars(ex)) == before and ex.layer is None
     assert sal.layer == "6" and torch.equal(sal.raw, by_name.raw)
+
+
+def test_the_methods_package_imports_by_its_dotted_name_and_lists_the_methods():
+    # `pilotlens.methods` is the package, callable: a function of that name had shadowed it, and
+    # `import pilotlens.methods.grad_cam as m` failed with "cannot import name 'grad_cam' from 'methods'"
+    import pilotlens.methods.grad_cam as grad_cam_module
+    assert grad_cam_module.GradCAM.name == "grad_cam"
+    assert pilotlens.methods() == sorted(pilotlens.methods.REGISTRY)
+    assert {"grad_cam", "visual_backprop", "gradient"} <= set(pilotlens.methods())

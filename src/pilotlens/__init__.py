@@ -1,7 +1,8 @@
 """pilotlens: see what a convolutional network looks at when it decides."""
 from .allocator import keep_freed_memory
 from .batch import batch
-from .explain import explain, explainer, methods
+from . import methods  # the package, callable: methods() lists the method names
+from .explain import explain, explainer
 from .layer_views import conv_filters, feature_maps
 from .layers import LayerNotFound, find_layer, format_layers, trace
 from .methods.base import Explainer

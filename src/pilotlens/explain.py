@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .layers import LayerSpec
-from .methods import REGISTRY, parse_method
+from .methods import parse_method
 from .methods.base import Explainer
 from .methods.spec import MethodSpec
 from .saliency import Saliency
@@ -30,8 +30,3 @@ def explain(model: nn.Module, x: torch.Tensor, method: str | MethodSpec = "grad_
     """Saliency maps for a batch x (B x C x H x W): `.maps` B x H x W in [0, 1] at x's resolution."""
     with explainer(model, method, layer, **options) as ex:
         return ex(x, target)
-
-
-def methods() -> list[str]:
-    """The names `explain` accepts."""
-    return sorted(REGISTRY)

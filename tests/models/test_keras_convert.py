@@ -8,7 +8,7 @@ from captum.attr import LayerAttribution, LayerGradCam
 from conftest import assert_rel_close, captum_forward
 
 import pilotlens
-from pilotlens.explain import methods
+from pilotlens import methods
 from pilotlens.layers import find_layer
 from pilotlens.models.keras import KerasCategoricalPilot, load_keras_model
 from pilotlens.models.keras.layers import same_pads
