@@ -41,21 +41,6 @@ from pilotlens.methods._fast_input_grad import conv_input_grad  # noqa: E402
 CL = torch.channels_last
 
 
-def convs_with_inputs(model: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Conv2d, torch.Tensor, torch.Tensor]]:
-    """(name, conv, its input, its output) for every Conv2d, from one no_grad forward of x."""
-    seen = []
-    names = {m: n for n, m in model.named_modules()}
-    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((names[m], m, i[0].detach(), o.detach())))
-             for m in model.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return seen
-
-
 def ways(conv: nn.Conv2d, inp: torch.Tensor, out: torch.Tensor) -> dict:
     """name -> a callable computing the conv's input gradient from a made-up output gradient (or its forward)."""
     w, b = conv.weight.detach(), None if conv.bias is None else conv.bias.detach()
@@ -141,7 +126,7 @@ def main(argv=None) -> int:
             print(f"\n== {b.name} {'x'.join(map(str, b.shape))}, batch {args.batch}: ms, and × that conv's forward")
             print(f"{'conv':<16}{'in → out':<24}" + "".join(f"{c:>17}" for c in columns))
             total_fwd = total_best = total_onednn = 0.0
-            for name, conv, inp, out in convs_with_inputs(b.model, x):
+            for name, conv, inp, out in es.convs_with_io(b.model, x):
                 found = ways(conv, inp, out)
                 reference = found["onednn"]()
                 for way, fn in found.items():

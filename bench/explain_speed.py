@@ -620,6 +620,20 @@ def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return model(x)
 
 
+def convs_with_io(model: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Conv2d, torch.Tensor, torch.Tensor]]:
+    """(name, conv, its input, its output) for every Conv2d that runs, from one no_grad forward of x."""
+    names = {m: n for n, m in model.named_modules()}
+    seen = []
+    grab = [m.register_forward_hook(lambda m, i, o: seen.append((names[m], m, i[0].detach(), o.detach())))
+            for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        _forward(model, x)
+    finally:
+        for h in grab:
+            h.remove()
+    return seen
+
+
 #: the row of gradient_floor's case
 GRADIENT_FLOOR = "gradient floor"
 
@@ -631,17 +645,9 @@ def gradient_floor(model: nn.Module, x: torch.Tensor) -> Case:
     autograd, no activation or linear layer's backward, no map: a lower bound, not a method."""
     from pilotlens.methods._fast_input_grad import input_grad
 
-    seen: list[tuple[nn.Conv2d, torch.Tensor, torch.Tensor]] = []
-    grab = [m.register_forward_hook(lambda m, i, o: seen.append((m, i[0].detach(), o.detach())))
-            for m in model.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        _forward(model, x)
-    finally:
-        for h in grab:
-            h.remove()
     # each conv's input gradient as pilotlens computes one outside autograd (the fast form where it serves)
     steps = [lambda c=conv, g=torch.randn_like(out), w=conv.weight.detach(), shape=inp.shape: input_grad(c, g, w, shape)
-             for conv, inp, out in seen]
+             for _, conv, inp, out in convs_with_io(model, x)]
 
     def run() -> torch.Tensor:
         out = _forward(model, x)

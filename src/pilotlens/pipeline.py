@@ -118,9 +118,9 @@ def movie(pilot: Pilot, source: Source, out: str, methods: Sequence[str] = ("vis
     that ends before its announced length (a truncated video) is reported, and raises under strict.
     """
     check_target(pilot, target)
-    _check_stream(out, source, batch_size, fps)   # before the explainers are built
+    rate = _check_stream(out, source, batch_size, fps)   # before the explainers are built
     with FrameExplainer(pilot, methods, layer, target, options) as explain:
-        return draw_movie(pilot, source, out, explain, look=look, batch_size=batch_size, fps=fps, progress=progress)
+        return _draw(pilot, source, out, explain, rate, look, batch_size, progress)
 
 
 def draw_movie(pilot: Pilot, source: Source, out: str, explain: Callable[[list[Frame]], Explained], *,
@@ -128,7 +128,12 @@ def draw_movie(pilot: Pilot, source: Source, out: str, explain: Callable[[list[F
                progress: bool = True) -> Summary:
     """`movie`'s stream with the explanations coming from `explain` (frames -> Explained): a FrameExplainer,
     or maps already computed (fleet.stored). The frames are screened as the pilot takes them."""
-    rate = _check_stream(out, source, batch_size, fps)
+    return _draw(pilot, source, out, explain, _check_stream(out, source, batch_size, fps), look, batch_size, progress)
+
+
+def _draw(pilot: Pilot, source: Source, out: str, explain: Callable[[list[Frame]], Explained], rate: float,
+          look: Look | None, batch_size: int, progress: bool) -> Summary:
+    """The stream itself, once `_check_stream` has passed and given the frame rate."""
     run = _Run(source, out, rate, batch_size, look or Look(), progress, check=fits(pilot))
     start = time.perf_counter()
     run.stream(explain)
